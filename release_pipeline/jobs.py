@@ -1,0 +1,70 @@
+"""Release and rollback jobs, generated from the catalog in one loop."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from release_pipeline.catalog import Catalog, Service
+from release_pipeline.steps.build import (
+    build_image,
+    checkout,
+    push_image,
+    run_stages,
+    scan_image,
+)
+from release_pipeline.steps.context import SERVICE_TAG
+from release_pipeline.steps.deploy import (
+    deploy_blue_green,
+    rollback_blue_green,
+    scale_down_previous,
+)
+from release_pipeline.steps.integration import integration_test
+from release_pipeline.steps.notify import ROLLBACK_TAG, announce_release, slack_on_failure
+
+# Strategies whose jobs exist today; the others are declared in the catalog
+# and get their jobs when their strategy lands.
+IMPLEMENTED_STRATEGIES = ("blue_green",)
+
+
+@dg.graph(description="Checkout, stages, build, integration test, scan, push, blue/green.")
+def blue_green_release():
+    source = run_stages(checkout())
+    image = push_image(scan_image(integration_test(build_image(source))))
+    deployment = deploy_blue_green(image)
+    announce_release(deployment)
+    scale_down_previous(deployment)
+
+
+@dg.graph(description="Back to the previous color while warm, else the previous image.")
+def blue_green_rollback():
+    deployment = rollback_blue_green()
+    announce_release(deployment)
+    scale_down_previous(deployment)
+
+
+def released_services(catalog: Catalog) -> list[Service]:
+    return [svc for svc in catalog.services.values() if svc.strategy.kind in IMPLEMENTED_STRATEGIES]
+
+
+def release_jobs(catalog: Catalog) -> list[dg.JobDefinition]:
+    jobs = []
+    for service in released_services(catalog):
+        jobs.append(
+            blue_green_release.to_job(
+                name=f"{service.name}_release",
+                description=f"Release {service.name}: {service.description}.",
+                tags={SERVICE_TAG: service.name},
+                hooks={slack_on_failure},
+                executor_def=dg.in_process_executor,
+            )
+        )
+        jobs.append(
+            blue_green_rollback.to_job(
+                name=f"{service.name}_rollback",
+                description=f"Roll {service.name} back to the version that served before.",
+                tags={ROLLBACK_TAG: service.name},
+                hooks={slack_on_failure},
+                executor_def=dg.in_process_executor,
+            )
+        )
+    return jobs

@@ -1,0 +1,1 @@
+"""One module per external system the pipeline talks to."""

@@ -1,0 +1,1 @@
+"""Ops shared by every release job; the service comes from the run's tags."""

@@ -1,0 +1,63 @@
+"""What ops pass to each other, and how an op finds its service."""
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from release_pipeline.catalog import Service, default_catalog
+
+SERVICE_TAG = "release/service"
+# Docker tag rules: 1-128 characters, no leading dot or dash.
+VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A checked-out commit of one service, ready to build."""
+
+    service: str
+    version: str
+    git_ref: str
+    commit: str
+    path: Path
+
+    @property
+    def source_dir(self) -> Path:
+        return self.path / service_named(self.service).source_dir
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built image, then a pushed one once ``digest`` is set."""
+
+    source: Source
+    tags: tuple[str, ...]
+    image_id: str
+    scan: dict[str, object]
+    digest: str = ""
+
+    @property
+    def reference(self) -> str:
+        repository = self.tags[0].rsplit(":", 1)[0]
+        return f"{repository}@{self.digest}" if self.digest else self.tags[0]
+
+    def pushed(self, digest: str) -> "Image":
+        return replace(self, digest=digest)
+
+
+def service_named(name: str) -> Service:
+    return default_catalog().service(name)
+
+
+def service_of(context: dg.OpExecutionContext) -> Service:
+    """The service this run releases, from its ``release/service`` tag."""
+    name = context.run.tags.get(SERVICE_TAG) or context.run.tags.get("release/rollback", "")
+    return service_named(name)
+
+
+def default_version(run_id: str) -> str:
+    """A sortable version for runs that were given none: UTC time plus the run id."""
+    return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{run_id[:8]}"

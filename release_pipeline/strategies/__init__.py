@@ -1,0 +1,1 @@
+"""Deployment strategies: plain Python over the load balancer, engine and probe resources."""

@@ -1,0 +1,278 @@
+"""Blue/green: start the idle color, prove it, switch nginx to it, keep the old one warm.
+
+Traffic only moves after the idle (preview) color is healthy with the expected
+version and has passed its smoke checks directly. After the switch the checks
+run again through the load balancer; if they fail, traffic goes back to the
+active color, which is still running. The live state is the header of the
+service's nginx upstream file, so a re-run reads it back and converges.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from release_pipeline.catalog import BlueGreen, Service
+from release_pipeline.errors import DeploymentFailed
+from release_pipeline.resources.docker_engine import DockerResource, RunningContainer
+from release_pipeline.resources.http_probe import HttpProbeResource
+from release_pipeline.resources.nginx import Backend, NginxResource, UpstreamState
+from release_pipeline.strategies.checks import run_smoke_checks
+
+COLORS = ("blue", "green")
+LB_CONFIRMATIONS = 5
+LB_CONFIRM_TIMEOUT_SECONDS = 15.0
+LB_CONFIRM_INTERVAL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Release:
+    """What to deploy: the image, its version and commit, and its environment."""
+
+    service: Service
+    image: str
+    version: str
+    commit: str
+    env: dict[str, str] = field(repr=False)
+    params: BlueGreen
+
+
+@dataclass(frozen=True)
+class Deployment:
+    active: str
+    previous: str | None
+    version: str
+    image: str
+    switch_seconds: float
+    commit: str = ""
+
+
+@dataclass(frozen=True)
+class Deployer:
+    """The three systems blue/green talks to, and where it reports progress."""
+
+    runtime: DockerResource
+    lb: NginxResource
+    probe: HttpProbeResource
+    log: dg.DagsterLogManager
+
+
+def other_color(color: str | None) -> str:
+    return "green" if color == "blue" else "blue"
+
+
+def deploy(deployer: Deployer, release: Release) -> Deployment:
+    """Runs the blue/green steps for one release; raises DeploymentFailed on a refusal."""
+    service = release.service.name
+    state = deployer.lb.read_state(service)
+    active = state.get("active")
+    preview = other_color(active)
+    deployer.log.info(f"Live {service} color is {active or 'none (first deploy)'}.")
+
+    container = start_color(deployer, release, preview)
+    deployer.log.info(f"Started {service} {preview}, version {release.version}.")
+
+    ensure_healthy_or_remove(deployer, release, preview, container)
+    deployer.log.info(f"{service} {preview} is healthy with version {release.version}.")
+
+    ensure_smoke_passes_or_remove(deployer, release, preview, container.url)
+    healthy_at = time.monotonic()
+
+    facts = _facts(release, preview, container, previous_state=state)
+    switch_traffic(deployer, service, container, facts)
+    confirm_version_through_lb(deployer, release.service, release.version)
+    switch_seconds = time.monotonic() - healthy_at
+    deployer.log.info(f"Switched {service} traffic to {preview}, version {release.version}.")
+
+    ensure_smoke_through_lb_or_switch_back(deployer, release, preview, state)
+    return Deployment(
+        preview, active, release.version, release.image, switch_seconds, release.commit
+    )
+
+
+def start_color(deployer: Deployer, release: Release, color: str) -> RunningContainer:
+    service = release.service
+    labels = {
+        "release_pipeline.service": service.name,
+        "release_pipeline.color": color,
+        "release_pipeline.version": release.version,
+        "release_pipeline.commit": release.commit,
+    }
+    env = {**release.env, "APP_VERSION": release.version, "APP_COLOR": color}
+    env["APP_COMMIT"] = release.commit
+    return deployer.runtime.run(
+        release.image,
+        name=deployer.runtime.container_name(service.name, color),
+        port=service.port,
+        labels=labels,
+        env=env,
+    )
+
+
+def ensure_healthy_or_remove(
+    deployer: Deployer, release: Release, color: str, container: RunningContainer
+) -> None:
+    result = wait_until_healthy(deployer, release, container)
+    if result.ok:
+        return
+    deployer.runtime.remove(container.name)
+    deployer.log.error(f"{release.service.name} {color} never became healthy; removed it.")
+    raise DeploymentFailed(
+        f"{release.service.name} {color} (version {release.version}) did not become healthy"
+        f" after {release.params.health_retries} checks; it was removed and traffic never"
+        f" moved. Last health answer: {result.detail}"
+    )
+
+
+def wait_until_healthy(deployer: Deployer, release: Release, container: RunningContainer):
+    health = release.service.health
+    expected = {**(health.expect_json if health else {}), "version": release.version}
+    path = health.path if health else "/health"
+    result = None
+    for attempt in range(release.params.health_retries):
+        if attempt:
+            time.sleep(release.params.health_interval_seconds)
+        result = deployer.probe.check(container.url + path, expect_json=expected)
+        if result.ok:
+            return result
+    return result
+
+
+def ensure_smoke_passes_or_remove(
+    deployer: Deployer, release: Release, color: str, base_url: str
+) -> None:
+    failures = run_smoke_checks(deployer.probe, release.service, base_url, release.env)
+    if not failures:
+        return
+    deployer.runtime.remove(deployer.runtime.container_name(release.service.name, color))
+    raise DeploymentFailed(
+        f"{release.service.name} {color} failed its smoke checks before any traffic moved;"
+        f" it was removed. {'; '.join(failures)}"
+    )
+
+
+def switch_traffic(
+    deployer: Deployer, service: str, container: RunningContainer, facts: dict[str, str]
+) -> None:
+    changed = deployer.lb.apply(service, [Backend(container.address)], facts)
+    if not changed:
+        deployer.log.warning(f"nginx already sent {service} traffic to {container.name}.")
+
+
+def confirm_version_through_lb(deployer: Deployer, service: Service, version: str) -> None:
+    """Waits until several answers in a row through nginx come from ``version``."""
+    url = deployer.lb.lb_url(service.name) + (service.health.path if service.health else "/health")
+    deadline = time.monotonic() + LB_CONFIRM_TIMEOUT_SECONDS
+    streak, last = 0, None
+    while streak < LB_CONFIRMATIONS:
+        if time.monotonic() > deadline:
+            raise DeploymentFailed(
+                f"Answers through the load balancer did not come from version {version}"
+                f" within {LB_CONFIRM_TIMEOUT_SECONDS:.0f} s. Last answer: {last}"
+            )
+        last = deployer.probe.check(url, expect_json={"version": version})
+        streak = streak + 1 if last.ok else 0
+        time.sleep(LB_CONFIRM_INTERVAL_SECONDS)
+
+
+def ensure_smoke_through_lb_or_switch_back(
+    deployer: Deployer, release: Release, color: str, before: UpstreamState
+) -> None:
+    service = release.service
+    lb_url = deployer.lb.lb_url(service.name)
+    failures = run_smoke_checks(deployer.probe, service, lb_url, release.env)
+    if not failures:
+        return
+    deployer.log.error(f"{service.name} smoke checks failed through the load balancer.")
+    restore_previous(deployer, service, before)
+    deployer.runtime.remove(deployer.runtime.container_name(service.name, color))
+    raise DeploymentFailed(
+        f"{service.name} {color} (version {release.version}) failed its smoke checks through"
+        f" the load balancer; traffic went back to {before.get('active') or 'nothing'}."
+        f" {'; '.join(failures)}"
+    )
+
+
+def restore_previous(deployer: Deployer, service: Service, before: UpstreamState) -> None:
+    """Puts the upstream back as it was before this release."""
+    color = before.get("active")
+    container = None
+    if color:
+        name = deployer.runtime.container_name(service.name, color)
+        container = deployer.runtime.find(name, service.port)
+    backends = [Backend(container.address)] if container else []
+    deployer.lb.apply(service.name, backends, before.facts)
+    if color and before.get("version"):
+        confirm_version_through_lb(deployer, service, before.get("version"))
+        deployer.log.info(f"Switched {service.name} traffic back to {color}.")
+
+
+def scale_down(deployer: Deployer, service: Service, color: str) -> bool:
+    """Stops ``color`` unless it is live again (a rollback may have switched back to it)."""
+    if deployer.lb.read_state(service.name).get("active") == color:
+        deployer.log.warning(f"Skipped scale-down of {service.name} {color}: it is live again.")
+        return False
+    removed = deployer.runtime.remove(deployer.runtime.container_name(service.name, color))
+    if removed:
+        deployer.log.info(f"Scaled down {service.name} {color}.")
+    return removed
+
+
+def _facts(
+    release: Release, color: str, container: RunningContainer, previous_state: UpstreamState
+) -> dict[str, str]:
+    return {
+        "active": color,
+        "version": release.version,
+        "image": release.image,
+        "commit": release.commit,
+        "container": container.name,
+        "previous": previous_state.get("active") or "none",
+        "previous_version": previous_state.get("version") or "none",
+        "previous_image": previous_state.get("image") or "none",
+        "previous_commit": previous_state.get("commit") or "none",
+    }
+
+
+def flip_to_warm_previous(
+    deployer: Deployer, service: Service, params: BlueGreen
+) -> Deployment | None:
+    """Switches back to the previous color if it still runs the previous version.
+
+    Returns None when the previous color is gone or not healthy, so the caller
+    redeploys the previous image instead.
+    """
+    state = deployer.lb.read_state(service.name)
+    previous, version = state.get("previous"), state.get("previous_version")
+    if not previous or not version:
+        return None
+    container = deployer.runtime.find(
+        deployer.runtime.container_name(service.name, previous), service.port
+    )
+    if container is None or container.labels.get("release_pipeline.version") != version:
+        return None
+    health_path = service.health.path if service.health else "/health"
+    if not deployer.probe.check(container.url + health_path, expect_json={"version": version}).ok:
+        return None
+
+    started = time.monotonic()
+    facts = {
+        "active": previous,
+        "version": version,
+        "image": state.get("previous_image") or "none",
+        "commit": container.labels.get("release_pipeline.commit", "none"),
+        "container": container.name,
+        "previous": state.get("active") or "none",
+        "previous_version": state.get("version") or "none",
+        "previous_image": state.get("image") or "none",
+        "previous_commit": state.get("commit") or "none",
+    }
+    switch_traffic(deployer, service.name, container, facts)
+    confirm_version_through_lb(deployer, service, version)
+    deployer.log.info(f"Switched {service.name} traffic back to {previous}, version {version}.")
+    elapsed = time.monotonic() - started
+    return Deployment(
+        previous, state.get("active"), version, facts["image"], elapsed, facts["commit"]
+    )
