@@ -15,6 +15,7 @@ from release_pipeline.resources.docker_engine import DockerResource
 PUSH_ATTEMPTS = 3
 PUSH_RETRY_DELAY_SECONDS = 2.0
 HTTP_TIMEOUT_SECONDS = 15.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -36,7 +37,6 @@ class RegistryResource(dg.ConfigurableResource):
     url: str = Field(description="Registry host[:port], as used in image names.")
     username: str = Field(description="Registry user.")
     password: str = Field(description="Registry password; bind it with EnvVar.")
-    scheme: str = Field(default="https", description="Scheme of the registry's HTTP API.")
     docker_engine: DockerResource
     _logged_in: bool = PrivateAttr(default=False)
 
@@ -75,7 +75,7 @@ class RegistryResource(dg.ConfigurableResource):
 
     def digest(self, image_name: str, tag: str) -> str:
         """Reads the manifest digest of ``image_name:tag`` from the registry's API."""
-        url = f"{self.scheme}://{self.url}/v2/{image_name}/manifests/{tag}"
+        url = f"{self._api_scheme()}://{self.url}/v2/{image_name}/manifests/{tag}"
         try:
             response = httpx.head(
                 url,
@@ -125,6 +125,11 @@ class RegistryResource(dg.ConfigurableResource):
             raise RegistryError(
                 f"Push of {repository}:{tag} failed: {self._scrub(str(exc.explanation))}"
             ) from None
+
+    def _api_scheme(self) -> str:
+        """HTTP for loopback registries, as the Docker engine itself allows; else HTTPS."""
+        host = self.url.rsplit(":", 1)[0]
+        return "http" if host in LOOPBACK_HOSTS else "https"
 
     def _auth(self) -> dict[str, str]:
         return {"username": self.username, "password": self.password}

@@ -13,7 +13,14 @@ from release_pipeline.resources.registry import RegistryResource
 from release_pipeline.resources.shell import ShellResource
 from release_pipeline.resources.trivy import TrivyResource
 from release_pipeline.secrets import read_secrets
-from release_pipeline.steps.context import VERSION, Image, Source, default_version, service_of
+from release_pipeline.steps.context import (
+    VERSION,
+    Image,
+    Source,
+    default_version,
+    release_step,
+    service_of,
+)
 
 
 class ReleaseConfig(dg.Config):
@@ -22,6 +29,7 @@ class ReleaseConfig(dg.Config):
 
 
 @dg.op(description="Validates the request and checks out the source at git_ref.")
+@release_step
 def checkout(context: dg.OpExecutionContext, config: ReleaseConfig, git: GitResource) -> Source:
     service = service_of(context)
     version = config.version or default_version(context.run_id)
@@ -54,6 +62,7 @@ def _require_buildable(service, source: Source) -> None:
 
 
 @dg.op(description="Runs the service's stages from the catalog, in order, in its source dir.")
+@release_step
 def run_stages(context: dg.OpExecutionContext, source: Source, shell: ShellResource) -> Source:
     service = service_of(context)
     durations = {}
@@ -76,6 +85,7 @@ def run_stages(context: dg.OpExecutionContext, source: Source, shell: ShellResou
 
 
 @dg.op(description="Builds the image, tagged with the version and latest.")
+@release_step
 def build_image(
     context: dg.OpExecutionContext,
     source: Source,
@@ -96,6 +106,7 @@ def build_image(
 
 
 @dg.op(description="Scans the image with Trivy and gates on the severity threshold.")
+@release_step
 def scan_image(context: dg.OpExecutionContext, image: Image, trivy: TrivyResource) -> Image:
     report = trivy.scan(image.tags[0])
     if not report.scanned:
@@ -110,6 +121,7 @@ def scan_image(context: dg.OpExecutionContext, image: Image, trivy: TrivyResourc
 
 
 @dg.op(description="Pushes the version and latest tags; records the registry's digest.")
+@release_step
 def push_image(context: dg.OpExecutionContext, image: Image, registry: RegistryResource) -> Image:
     service = service_of(context)
     digests = [

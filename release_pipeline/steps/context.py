@@ -1,15 +1,20 @@
 """What ops pass to each other, and how an op finds its service."""
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 
 from release_pipeline.catalog import Service, default_catalog
+from release_pipeline.errors import ReleaseError
 
 SERVICE_TAG = "release/service"
+F = TypeVar("F", bound=Callable)
 # Docker tag rules: 1-128 characters, no leading dot or dash.
 VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -61,3 +66,20 @@ def service_of(context: dg.OpExecutionContext) -> Service:
 def default_version(run_id: str) -> str:
     """A sortable version for runs that were given none: UTC time plus the run id."""
     return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{run_id[:8]}"
+
+
+def release_step(fn: F) -> F:
+    """Turns the pipeline's own errors into a Dagster Failure that shows their message.
+
+    A refused release is an answer, not a crash: the UI and the CLI show the
+    sentence that says what went wrong instead of a stack trace.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ReleaseError as exc:
+            raise dg.Failure(description=str(exc), metadata={"error": type(exc).__name__}) from None
+
+    return wrapper

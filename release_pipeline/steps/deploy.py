@@ -15,22 +15,28 @@ from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.registry import RegistryResource
 from release_pipeline.secrets import read_secrets
-from release_pipeline.steps.context import Image, service_of
+from release_pipeline.steps.context import Image, release_step, service_of
 from release_pipeline.strategies import blue_green
 
 
-class BlueGreenConfig(dg.Config):
-    """Per-run overrides of the catalog's blue/green parameters (tests shorten waits)."""
+class _Overrides(dg.Config):
+    def resolve(self, service: Service) -> BlueGreen:
+        """The catalog's blue/green parameters with this run's overrides applied."""
+        overrides = {key: value for key, value in self.model_dump().items() if value is not None}
+        return service.strategy.model_copy(update=overrides)
+
+
+class HealthConfig(_Overrides):
+    """Per-run overrides of the catalog's health wait (tests shorten it)."""
 
     health_retries: int | None = Field(default=None, description="Health checks before giving up.")
     health_interval_seconds: float | None = Field(default=None, description="Between checks.")
+
+
+class ScaleDownConfig(_Overrides):
     scale_down_delay_seconds: float | None = Field(
         default=None, description="How long the old color stays warm after the switch."
     )
-
-    def resolve(self, service: Service) -> BlueGreen:
-        overrides = {key: value for key, value in self.model_dump().items() if value is not None}
-        return service.strategy.model_copy(update=overrides)
 
 
 def _deployer(context, docker_engine, nginx, probe) -> blue_green.Deployer:
@@ -38,9 +44,10 @@ def _deployer(context, docker_engine, nginx, probe) -> blue_green.Deployer:
 
 
 @dg.op(description="Deploys the pushed image blue/green behind nginx.")
+@release_step
 def deploy_blue_green(
     context: dg.OpExecutionContext,
-    config: BlueGreenConfig,
+    config: HealthConfig,
     image: Image,
     docker_engine: DockerResource,
     nginx: NginxResource,
@@ -63,9 +70,10 @@ def deploy_blue_green(
 
 
 @dg.op(description="Keeps the old color warm for the scale-down delay, then stops it.")
+@release_step
 def scale_down_previous(
     context: dg.OpExecutionContext,
-    config: BlueGreenConfig,
+    config: ScaleDownConfig,
     deployment: blue_green.Deployment,
     docker_engine: DockerResource,
     nginx: NginxResource,
@@ -88,14 +96,11 @@ def scale_down_previous(
     return deployment
 
 
-class RollbackConfig(BlueGreenConfig):
-    pass
-
-
 @dg.op(description="Flips back to the warm previous color, else redeploys the previous image.")
+@release_step
 def rollback_blue_green(
     context: dg.OpExecutionContext,
-    config: RollbackConfig,
+    config: HealthConfig,
     docker_engine: DockerResource,
     registry: RegistryResource,
     nginx: NginxResource,

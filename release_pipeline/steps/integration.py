@@ -8,13 +8,14 @@ from release_pipeline.resources.docker_engine import DockerResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.shell import ShellResource
 from release_pipeline.secrets import read_secrets
-from release_pipeline.steps.context import Image, service_of
+from release_pipeline.steps.context import Image, release_step, service_of
 
 READY_TIMEOUT_SECONDS = 60.0
 READY_POLL_SECONDS = 0.5
 
 
 @dg.op(description="Starts the new image in a throwaway container and runs the integration test.")
+@release_step
 def integration_test(
     context: dg.OpExecutionContext,
     image: Image,

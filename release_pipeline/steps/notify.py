@@ -8,7 +8,7 @@ import dagster as dg
 from release_pipeline.catalog import default_catalog
 from release_pipeline.resources.slack import SlackResource
 from release_pipeline.secrets import redact
-from release_pipeline.steps.context import SERVICE_TAG, service_of
+from release_pipeline.steps.context import SERVICE_TAG, release_step, service_of
 from release_pipeline.strategies.blue_green import Deployment
 
 ROLLBACK_TAG = "release/rollback"
@@ -27,6 +27,7 @@ def _duration(instance: dg.DagsterInstance, run_id: str) -> str:
 
 
 @dg.op(description="Tells Slack that the release went live.")
+@release_step
 def announce_release(
     context: dg.OpExecutionContext, deployment: Deployment, slack: SlackResource
 ) -> None:

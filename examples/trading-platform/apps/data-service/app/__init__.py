@@ -1,0 +1,1 @@
+"""Market-data sync of the trading platform (sample)."""

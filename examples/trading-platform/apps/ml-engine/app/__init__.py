@@ -1,0 +1,1 @@
+"""Phase 2 models of the trading platform's ML engine (sample)."""

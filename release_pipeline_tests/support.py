@@ -1,0 +1,162 @@
+"""Helpers the integration tests share: releases, commits and traffic."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import httpx
+
+from release_pipeline.definitions import defs
+
+FAST_HEALTH = {"health_retries": 10, "health_interval_seconds": 0.5}
+
+
+def release_config(
+    version: str, git_ref: str = "main", scale_down_delay: float = 0, **health: float
+) -> dict:
+    return {
+        "ops": {
+            "checkout": {"config": {"git_ref": git_ref, "version": version}},
+            "deploy_blue_green": {"config": {**FAST_HEALTH, **health}},
+            "scale_down_previous": {"config": {"scale_down_delay_seconds": scale_down_delay}},
+        }
+    }
+
+
+def rollback_config(scale_down_delay: float = 0) -> dict:
+    return {
+        "ops": {
+            "rollback_blue_green": {"config": FAST_HEALTH},
+            "scale_down_previous": {"config": {"scale_down_delay_seconds": scale_down_delay}},
+        }
+    }
+
+
+def run_job(name: str, run_config: dict, instance: dg.DagsterInstance | None = None):
+    job = defs.resolve_job_def(name)
+    return job.execute_in_process(
+        run_config=run_config,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def failure_message(result) -> str:
+    """The messages of every failed step, as the UI shows them."""
+    messages = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:
+            messages.append(data.user_failure_data.description)
+            continue
+        error = data.error
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+    return "\n".join(messages)
+
+
+def commit_to_branch(env: dict[str, str], branch: str, files: dict[str, str | None]) -> str:
+    """Commits ``files`` (None deletes) on a new branch from main of the sandbox's repo."""
+    repo = Path(env["RELEASE_GIT_URL"])
+    git = ["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "checkout", "-q", "-B", branch, "main"], check=True)
+    for relative, content in files.items():
+        path = repo / relative
+        if content is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", f"test change on {branch}"], check=True)
+    subprocess.run([*git, "checkout", "-q", "main"], check=True)
+    return branch
+
+
+def lb_url(env: dict[str, str], service: str = "backend") -> str:
+    urls = dict(pair.split("=", 1) for pair in env["LB_URLS"].split(","))
+    return urls[service]
+
+
+def live_health(env: dict[str, str]) -> dict:
+    return httpx.get(lb_url(env) + "/health", timeout=5).json()
+
+
+@dataclass
+class Traffic:
+    """Sends requests through nginx from a thread until stopped; counts the failures."""
+
+    url: str
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Traffic:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        print(f"traffic through {self.url}: sent {self.sent}, failed {self.failed}")
+
+    def _loop(self) -> None:
+        # New connection per request: a client reusing a connection that nginx
+        # closes on reload would count a client-side race, not a failed request.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        deadline = time.monotonic() + 600
+        with httpx.Client(timeout=5, limits=limits) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                self.sent += 1
+                try:
+                    status = client.get(self.url).status_code
+                except httpx.HTTPError as exc:
+                    status = f"{type(exc).__name__}"
+                if status != 200:
+                    self.failed += 1
+                    self.errors.append(str(status))
+                time.sleep(0.005)
+
+
+def sandbox_resources(env: dict[str, str]) -> dict:
+    """The pipeline's resources with the sandbox's values, for tests below the job level."""
+    from release_pipeline.resources.deploy_lock import DeployLockResource
+    from release_pipeline.resources.docker_engine import DockerResource
+    from release_pipeline.resources.http_probe import HttpProbeResource
+    from release_pipeline.resources.nginx import NginxResource
+
+    return {
+        "docker_engine": DockerResource(
+            base_url=env["DOCKER_HOST"],
+            environment=env["RELEASE_ENVIRONMENT"],
+            base_image=env["RELEASE_BASE_IMAGE"],
+        ),
+        "nginx": NginxResource(**nginx_settings(env)),
+        "probe": HttpProbeResource(),
+        "deploy_lock": DeployLockResource(
+            host=env["DAGSTER_PG_HOST"],
+            port=int(env["DAGSTER_PG_PORT"]),
+            user=env["DAGSTER_PG_USER"],
+            password=env["DAGSTER_PG_PASSWORD"],
+            dbname=env["DAGSTER_PG_DB"],
+            wait_seconds=1,
+        ),
+    }
+
+
+def nginx_settings(env: dict[str, str]) -> dict[str, str]:
+    return {
+        "nginx_bin": env["NGINX_BIN"],
+        "prefix": env["NGINX_PREFIX"],
+        "conf": env["NGINX_CONF"],
+        "upstream_dir": env["NGINX_UPSTREAM_DIR"],
+        "lb_urls": env["LB_URLS"],
+    }
