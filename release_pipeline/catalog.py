@@ -135,10 +135,6 @@ class Service(_Model):
             raise ValueError(f"secret names must look like ENV_NAMES, got {bad}")
         return names
 
-    @property
-    def job_prefix(self) -> str:
-        return self.name
-
 
 class Platform(_Model):
     repository: str

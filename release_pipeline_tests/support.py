@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -13,6 +14,8 @@ import httpx
 
 from release_pipeline.definitions import defs
 
+# What every Traffic run sent and lost, printed at the end of the session.
+TRAFFIC_REPORTS: list[str] = []
 FAST_HEALTH = {"health_retries": 10, "health_interval_seconds": 0.5}
 
 
@@ -93,12 +96,14 @@ class Traffic:
     """Sends requests through nginx from a thread until stopped; counts the failures."""
 
     url: str
+    label: str = ""
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> Traffic:
+        self.label = self.label or os.environ.get("PYTEST_CURRENT_TEST", self.url).split(" ")[0]
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
@@ -106,7 +111,7 @@ class Traffic:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-        print(f"traffic through {self.url}: sent {self.sent}, failed {self.failed}")
+        TRAFFIC_REPORTS.append(f"{self.label}: sent {self.sent}, failed {self.failed}")
 
     def _loop(self) -> None:
         # New connection per request: a client reusing a connection that nginx

@@ -22,9 +22,6 @@ class ProbeResult:
     body: dict[str, Any] | None
     detail: str
 
-    def describe(self) -> str:
-        return self.detail
-
 
 class HttpProbeResource(dg.ConfigurableResource):
     """Sends health and smoke requests with explicit timeouts.

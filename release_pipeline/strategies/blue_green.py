@@ -80,7 +80,9 @@ def deploy(deployer: Deployer, release: Release) -> Deployment:
     ensure_smoke_passes_or_remove(deployer, release, preview, container.url)
     healthy_at = time.monotonic()
 
-    facts = _facts(release, preview, container, previous_state=state)
+    facts = live_facts(
+        preview, release.version, release.image, release.commit, container.name, replaced=state
+    )
     switch_traffic(deployer, service, container, facts)
     confirm_version_through_lb(deployer, release.service, release.version)
     switch_seconds = time.monotonic() - healthy_at
@@ -220,19 +222,20 @@ def scale_down(deployer: Deployer, service: Service, color: str) -> bool:
     return removed
 
 
-def _facts(
-    release: Release, color: str, container: RunningContainer, previous_state: UpstreamState
+def live_facts(
+    color: str, version: str, image: str, commit: str, container: str, replaced: UpstreamState
 ) -> dict[str, str]:
+    """The upstream header after a switch: what is live now, and what it replaced."""
     return {
         "active": color,
-        "version": release.version,
-        "image": release.image,
-        "commit": release.commit,
-        "container": container.name,
-        "previous": previous_state.get("active") or "none",
-        "previous_version": previous_state.get("version") or "none",
-        "previous_image": previous_state.get("image") or "none",
-        "previous_commit": previous_state.get("commit") or "none",
+        "version": version,
+        "image": image,
+        "commit": commit,
+        "container": container,
+        "previous": replaced.get("active") or "none",
+        "previous_version": replaced.get("version") or "none",
+        "previous_image": replaced.get("image") or "none",
+        "previous_commit": replaced.get("commit") or "none",
     }
 
 
@@ -258,17 +261,9 @@ def flip_to_warm_previous(
         return None
 
     started = time.monotonic()
-    facts = {
-        "active": previous,
-        "version": version,
-        "image": state.get("previous_image") or "none",
-        "commit": container.labels.get("release_pipeline.commit", "none"),
-        "container": container.name,
-        "previous": state.get("active") or "none",
-        "previous_version": state.get("version") or "none",
-        "previous_image": state.get("image") or "none",
-        "previous_commit": state.get("commit") or "none",
-    }
+    image = state.get("previous_image") or "none"
+    commit = container.labels.get("release_pipeline.commit", "none")
+    facts = live_facts(previous, version, image, commit, container.name, replaced=state)
     switch_traffic(deployer, service.name, container, facts)
     confirm_version_through_lb(deployer, service, version)
     deployer.log.info(f"Switched {service.name} traffic back to {previous}, version {version}.")
