@@ -21,10 +21,6 @@ from release_pipeline.steps.deploy import (
 from release_pipeline.steps.integration import integration_test
 from release_pipeline.steps.notify import ROLLBACK_TAG, announce_release, slack_on_failure
 
-# Strategies whose jobs exist today; the others are declared in the catalog
-# and get their jobs when their strategy lands.
-IMPLEMENTED_STRATEGIES = ("blue_green",)
-
 
 @dg.graph(description="Checkout, stages, build, integration test, scan, push, blue/green.")
 def blue_green_release():
@@ -42,15 +38,23 @@ def blue_green_rollback():
     scale_down_previous(deployment)
 
 
+# The release and rollback graph of each strategy. A catalog service whose
+# strategy is not here yet is declared but gets no jobs.
+RELEASE_GRAPHS: dict[str, tuple[dg.GraphDefinition, dg.GraphDefinition]] = {
+    "blue_green": (blue_green_release, blue_green_rollback),
+}
+
+
 def released_services(catalog: Catalog) -> list[Service]:
-    return [svc for svc in catalog.services.values() if svc.strategy.kind in IMPLEMENTED_STRATEGIES]
+    return [svc for svc in catalog.services.values() if svc.strategy.kind in RELEASE_GRAPHS]
 
 
 def release_jobs(catalog: Catalog) -> list[dg.JobDefinition]:
     jobs = []
     for service in released_services(catalog):
+        release_graph, rollback_graph = RELEASE_GRAPHS[service.strategy.kind]
         jobs.append(
-            blue_green_release.to_job(
+            release_graph.to_job(
                 name=f"{service.name}_release",
                 description=f"Release {service.name}: {service.description}.",
                 tags={SERVICE_TAG: service.name},
@@ -59,7 +63,7 @@ def release_jobs(catalog: Catalog) -> list[dg.JobDefinition]:
             )
         )
         jobs.append(
-            blue_green_rollback.to_job(
+            rollback_graph.to_job(
                 name=f"{service.name}_rollback",
                 description=f"Roll {service.name} back to the version that served before.",
                 tags={ROLLBACK_TAG: service.name},

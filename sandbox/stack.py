@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import base_image, docker_engine, envfile, git_repo, nginx, postgres, registry, slack
+from . import base_image, docker_engine, envfile, git_repo, nginx, postgres, registry, s3, slack
 from ._catalog import load_balanced_services, random_secrets
 from ._common import REPO_ROOT, Record, SandboxError, ServerError, alive, log, tail
 from .packages import ensure_packages
@@ -25,7 +25,7 @@ ENV_ORDER = (  # docs/contracts.md order; the catalog's secrets follow
     "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB", "RELEASE_GIT_URL", "RELEASE_WORK_DIR",
     "RELEASE_BASE_IMAGE", "RELEASE_ENVIRONMENT",
 )  # fmt: skip
-PROCESS_SERVERS = ("docker", "registry", "postgres", "nginx", "slack receiver")
+PROCESS_SERVERS = ("docker", "registry", "postgres", "nginx", "slack receiver", "s3")
 
 Step = Callable[[Record], None]
 
@@ -120,6 +120,7 @@ class Stack:
             ("postgres", lambda rec: postgres.start(rec, state_dir)),
             ("nginx", lambda rec: nginx.start(rec, state_dir, load_balanced_services())),
             ("slack receiver", lambda rec: slack.start(rec, state_dir)),
+            ("s3", lambda rec: s3.start(rec, state_dir)),
             ("git", lambda rec: git_repo.create(rec, state_dir, self.example_dir)),
         ]
 
@@ -131,6 +132,7 @@ class Stack:
             "postgres": postgres.stop,
             "nginx": nginx.stop,
             "slack receiver": slack.stop,
+            "s3": s3.stop,
         }
 
     def _start_one(self, name: str, step: Step) -> None:

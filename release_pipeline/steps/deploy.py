@@ -17,6 +17,7 @@ from release_pipeline.resources.registry import RegistryResource
 from release_pipeline.secrets import read_secrets
 from release_pipeline.steps.context import Image, release_step, service_of
 from release_pipeline.strategies import blue_green
+from release_pipeline.strategies.deployment import Deployment
 
 
 class _Overrides(dg.Config):
@@ -53,7 +54,7 @@ def deploy_blue_green(
     nginx: NginxResource,
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
-) -> blue_green.Deployment:
+) -> Deployment:
     service = service_of(context)
     release = blue_green.Release(
         service=service,
@@ -74,12 +75,12 @@ def deploy_blue_green(
 def scale_down_previous(
     context: dg.OpExecutionContext,
     config: ScaleDownConfig,
-    deployment: blue_green.Deployment,
+    deployment: Deployment,
     docker_engine: DockerResource,
     nginx: NginxResource,
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
-) -> blue_green.Deployment:
+) -> Deployment:
     service = service_of(context)
     if deployment.previous is None:
         return deployment
@@ -106,7 +107,7 @@ def rollback_blue_green(
     nginx: NginxResource,
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
-) -> blue_green.Deployment:
+) -> Deployment:
     service = service_of(context)
     deployer = _deployer(context, docker_engine, nginx, probe)
     with deploy_lock.hold(service.name, context.run_id, context.log):
@@ -119,7 +120,7 @@ def rollback_blue_green(
     return deployment
 
 
-def _redeploy_previous(context, deployer, service, registry, config) -> blue_green.Deployment:
+def _redeploy_previous(context, deployer, service, registry, config) -> Deployment:
     state = deployer.lb.read_state(service.name)
     image, version = state.get("previous_image"), state.get("previous_version")
     if not image or not version:
@@ -144,7 +145,7 @@ def _redeploy_previous(context, deployer, service, registry, config) -> blue_gre
 def record_deployment(
     context: dg.OpExecutionContext,
     service: Service,
-    deployment: blue_green.Deployment,
+    deployment: Deployment,
     commit: str,
     reason: str,
     docker_engine: DockerResource,

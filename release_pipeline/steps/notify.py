@@ -9,7 +9,7 @@ from release_pipeline.catalog import default_catalog
 from release_pipeline.resources.slack import SlackResource
 from release_pipeline.secrets import redact
 from release_pipeline.steps.context import SERVICE_TAG, release_step, service_of
-from release_pipeline.strategies.blue_green import Deployment
+from release_pipeline.strategies.deployment import Deployment
 
 ROLLBACK_TAG = "release/rollback"
 WEBSERVER_URL_VARIABLE = "DAGSTER_WEBSERVER_URL"

@@ -20,6 +20,7 @@ from release_pipeline.resources.docker_engine import DockerResource, RunningCont
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import Backend, NginxResource, UpstreamState
 from release_pipeline.strategies.checks import run_smoke_checks
+from release_pipeline.strategies.deployment import Deployment
 
 COLORS = ("blue", "green")
 LB_CONFIRMATIONS = 5
@@ -37,16 +38,6 @@ class Release:
     commit: str
     env: dict[str, str] = field(repr=False)
     params: BlueGreen
-
-
-@dataclass(frozen=True)
-class Deployment:
-    active: str
-    previous: str | None
-    version: str
-    image: str
-    switch_seconds: float
-    commit: str = ""
 
 
 @dataclass(frozen=True)

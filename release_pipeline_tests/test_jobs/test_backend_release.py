@@ -125,6 +125,9 @@ def test_rollback_while_the_old_color_is_warm_flips_traffic_back(sandbox_env, tm
         [sys.executable, "-m", "dagster", "job", "execute", "-m", "release_pipeline.definitions"]
         + ["-j", "backend_release", "-c", str(config), "--tags", '{"jenkins/build": "3"}'],
         env=os.environ.copy(),
+        # Dagster's CLI lets a .env file in its working directory override the
+        # environment; the demo's sandbox may have left one in the repository.
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -237,10 +240,11 @@ def test_a_missing_dockerfile_fails_before_anything_is_built(sandbox_env):
     assert "apps/backend/Dockerfile does not exist" in failure_message(result)
 
 
-def test_an_unknown_service_job_is_refused_by_the_command_line(sandbox_env):
+def test_an_unknown_service_job_is_refused_by_the_command_line(sandbox_env, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "job", "execute", "-m", "release_pipeline.definitions"]
         + ["-j", "billing_release"],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
     )
