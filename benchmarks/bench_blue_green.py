@@ -436,13 +436,14 @@ def measure_load(workers: int, seconds: float) -> Load:
     return finish_load(process, seconds + LOAD_STOP_TIMEOUT_SECONDS, stop=False)
 
 
-def calibrate() -> tuple[int, dict[int, float]]:
+def calibrate() -> tuple[int, dict[int, dict[str, float]]]:
     """The number of workers with the highest rate at rest (without failures, if any has none)."""
     loads = {workers: measure_load(workers, CALIBRATION_SECONDS) for workers in CALIBRATION_WORKERS}
     clean = {workers: load.rate for workers, load in loads.items() if load.failed == 0}
     rates = clean or {workers: load.rate for workers, load in loads.items()}
     best = max(rates, key=rates.get)
-    return best, {workers: round(load.rate, 1) for workers, load in loads.items()}
+    trials = {w: {"rate": round(load.rate, 1), "failed": load.failed} for w, load in loads.items()}
+    return best, trials
 
 
 def load_during_release(workers: int, version: str) -> Load:
@@ -476,7 +477,7 @@ def load_tool() -> str:
 
 def traffic_figure() -> dict:
     workers, calibration = calibrate()
-    progress(f"load: {workers} workers (rate at rest by workers: {calibration})")
+    progress(f"load: {workers} workers (at rest, by workers: {calibration})")
     during = load_during_release(workers, next_version("load"))
     new_color_overflows = listen_overflows()  # a new container: counted from its start
     rest = measure_load(workers, during.seconds)
@@ -484,7 +485,7 @@ def traffic_figure() -> dict:
     return {
         "tool": load_tool(),
         "workers": workers,
-        "calibration_rate_by_workers": calibration,
+        "calibration_by_workers": calibration,
         "release": {**asdict(during), "rate": during.rate},
         "rest": {**asdict(rest), "rate": rest.rate},
         "ratio": during.rate / rest.rate,
@@ -538,15 +539,20 @@ def report(results: dict) -> str:
 def notes(results: dict) -> list[str]:
     switch, traffic = results["switch"], results["traffic"]
     during, rest, overflows = traffic["release"], traffic["rest"], traffic["listen_overflows"]
+    calibration = traffic["calibration_by_workers"]
     errors = during["errors"] or "none"
     return [
-        f"{results['date']}, {results['cores']} cores, {results['releases']} releases per median.",
+        f"{results['date']}, {results['cores']} cores, {results['releases']} releases per median;"
+        f" 1 min load average {results['load_average_1m_start']:.1f} at the start,"
+        f" {results['load_average_1m_end']:.1f} at the end.",
         f"1: healthy = {switch['healthy_from']}; end = poller through nginx.",
         "   baseline = container by hand + NginxResource.apply. The pipeline's own",
         f"   switch_seconds (after smoke checks, to its 5-answer check): median"
         f" {switch['reported_switch_seconds_median']:.3f} s.",
         f"2: {traffic['tool']}, {traffic['workers']} workers, {during['seconds']:.1f} s"
         " each; baseline = the same load at rest.",
+        f"   calibration, {CALIBRATION_SECONDS:.0f} s at rest, 200/s (failed) by workers: "
+        + ", ".join(f"{w}: {t['rate']} ({t['failed']})" for w, t in calibration.items()),
         f"   failures during the release: {errors}; at rest: {rest['errors'] or 'none'}.",
         f"   latency p50/p99/max: release {latency(during)}, rest {latency(rest)};"
         f" answers >= 1 s: {during['over_1s']} / {rest['over_1s']}.",
@@ -572,6 +578,7 @@ def run_benchmarks(releases: int) -> dict:
     results["wall_time"] = wall_time_figure(releases)
     results["switch"] = switch_figure(releases)
     results["traffic"] = traffic_figure()
+    results["load_average_1m_end"] = os.getloadavg()[0]
     return results
 
 
@@ -579,11 +586,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=DEFAULT_RELEASES, help="runs per median")
     args = parser.parse_args()
+    if args.releases < 1:
+        parser.error("--releases must be at least 1")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     LOG_FILE.write_text("")
     progress(f"logs of every release: {LOG_FILE}")
+    load_before = os.getloadavg()[0]  # other work on the machine makes the figures noisy
     with sandbox():
-        results = run_benchmarks(args.releases)
+        results = {"load_average_1m_start": load_before, **run_benchmarks(args.releases)}
     print(report(results))
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {RESULTS_JSON}")

@@ -12,9 +12,18 @@ wrong and what to do about it. The tree is small on purpose::
     +-- ScanError                     the image scan found too much, or could not run under policy
     +-- LoadBalancerError             nginx rejected a config or could not reload
     +-- DeployLockError               another deploy of the same service holds the lock
+    +-- PrometheusError               Prometheus was unreachable or refused a query (the
+                                      canary analysis records it as an Error measurement)
+    +-- PublishError                  a static site could not be published or activated
+    +-- BackupError                   pg_dump, the upload to S3, its read-back or pg_restore failed
+    +-- MigrationError                a migration file failed or changed after it was applied, or
+                                      the migrated schema failed its check
+    +-- ApprovalRefused               a legitimate negative verdict: no current, unexpired approval
+                                      by someone other than the requester covers this plan
     +-- DeploymentFailed              a legitimate negative verdict: the new version was not
                                       healthy or failed its smoke tests, and traffic stayed on
                                       (or went back to) the version that was serving
+        +-- AnalysisFailed            the canary's analysis said no; its measurements are attached
 
 A ``DeploymentFailed`` is not a crash: the pipeline did its job and refused a
 bad release. It is kept apart so callers can tell the two situations apart.
@@ -57,5 +66,37 @@ class DeployLockError(ReleaseError):
     """Another deploy of the same service holds the deploy lock."""
 
 
+class PublishError(ReleaseError):
+    """A static site build could not be published or made live."""
+
+
+class BackupError(ReleaseError):
+    """A database backup could not be taken, stored, read back or restored."""
+
+
+class MigrationError(ReleaseError):
+    """A migration failed, the ledger disagrees with the files, or the schema check failed."""
+
+
+class ApprovalRefused(ReleaseError):
+    """Nothing was applied or restored: the approval is missing, stale, expired or the requester's."""
+
+
 class DeploymentFailed(ReleaseError):
     """The new version was refused; traffic stayed on the version that was serving."""
+
+
+class PrometheusError(ReleaseError):
+    """Prometheus did not answer, or answered a query with an error."""
+
+
+class AnalysisFailed(DeploymentFailed):
+    """The canary analysis did not pass; stable serves all traffic and the canary is gone.
+
+    ``metadata`` holds the verdict and every measurement with its resolved query,
+    so the run shows why the canary was refused.
+    """
+
+    def __init__(self, message: str, metadata: dict[str, object]) -> None:
+        super().__init__(message)
+        self.metadata = metadata

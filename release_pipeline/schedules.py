@@ -10,6 +10,8 @@ import re
 import zlib
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import dagster as dg
+
 from release_pipeline.errors import CatalogError
 
 # (low, high) of each cron field, in order: minute, hour, day of month, month, day of week.
@@ -54,3 +56,29 @@ def _translate(field: str, bounds: tuple[int, int], seed: int, spec: str) -> str
         start = low + seed % min(step, high - low + 1)
         return f"{start}-{high}/{step}"
     return str(low + seed % (high - low + 1))
+
+
+def catalog_schedules(catalog, jobs: list[dg.JobDefinition]) -> list[dg.ScheduleDefinition]:
+    """One schedule per catalog ``schedule`` whose job exists in this code location."""
+    by_name = {job.name: job for job in jobs}
+    schedules = []
+    for service in catalog.services.values():
+        spec = service.schedule
+        job = by_name.get(f"{service.name}_{spec.job}") if spec else None
+        if job is None:
+            continue
+        name = spec.name or f"{job.name}_schedule"
+        # H hashes the Jenkins job's name: the schedule's own name when the
+        # catalog gives one, else the name of the job it starts.
+        schedules.append(
+            dg.ScheduleDefinition(
+                name=name,
+                job=job,
+                cron_schedule=jenkins_to_cron(spec.jenkins_spec, spec.name or job.name),
+                execution_timezone=check_timezone(spec.timezone),
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+                tags={"release/trigger": "schedule"},
+                description=f"Jenkins '{spec.jenkins_spec}' for {job.name}, in {spec.timezone}.",
+            )
+        )
+    return schedules

@@ -165,3 +165,30 @@ def nginx_settings(env: dict[str, str]) -> dict[str, str]:
         "upstream_dir": env["NGINX_UPSTREAM_DIR"],
         "lb_urls": env["LB_URLS"],
     }
+
+
+def rolling_config(version: str, git_ref: str = "main", **overrides: float) -> dict:
+    fast = {
+        "drain_seconds": 0.5,
+        "health_retries": 10,
+        "health_interval_seconds": 0.5,
+        "verify_timeout_seconds": 10,
+        "verify_interval_seconds": 0.5,
+    }
+    return {
+        "ops": {
+            "checkout": {"config": {"git_ref": git_ref, "version": version}},
+            "deploy_rolling": {"config": {**fast, **overrides}},
+        }
+    }
+
+
+def site_config(version: str, git_ref: str = "main") -> dict:
+    return {"ops": {"checkout": {"config": {"git_ref": git_ref, "version": version}}}}
+
+
+def materialization(result, key: dg.AssetKey) -> dict:
+    events = [m for m in result.get_asset_materialization_events() if m.asset_key == key]
+    assert events, f"no materialization of {key.to_user_string()}"
+    metadata = events[-1].materialization.metadata
+    return {name: value.value for name, value in metadata.items()}

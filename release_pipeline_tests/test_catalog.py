@@ -77,3 +77,11 @@ def test_unreadable_catalog_says_which_file(tmp_path):
 
     with pytest.raises(CatalogError, match=str(path)):
         load_catalog(path)
+
+
+def test_catalog_rejects_build_secrets_not_declared_as_secrets(tmp_path):
+    def undeclared(raw):
+        raw["services"]["frontend"]["build_secrets"].append("VITE_UNDECLARED")
+
+    with pytest.raises(CatalogError, match=r"service 'frontend'.*build_secrets"):
+        load_catalog(write_catalog(tmp_path, undeclared))

@@ -56,3 +56,14 @@ def test_unreadable_specs_are_refused_naming_the_spec(spec):
 def test_unknown_time_zone_is_refused():
     with pytest.raises(CatalogError, match="Mars/Olympus"):
         check_timezone("Mars/Olympus")
+
+
+def test_the_nightly_frontend_schedule_keeps_the_seed_spec_with_an_explicit_zone():
+    from release_pipeline.definitions import defs
+
+    schedule = defs.resolve_schedule_def("frontend_nightly")
+
+    assert schedule.cron_schedule == jenkins_to_cron("H 2 * * *", "frontend_nightly")
+    assert schedule.cron_schedule.endswith(" 2 * * *")
+    assert schedule.execution_timezone == "Europe/Madrid"
+    assert schedule.job_name == "frontend_release"

@@ -38,3 +38,12 @@ def load_balanced_services(catalog: Path = CATALOG) -> list[str]:
         for name, svc in _services(catalog).items()
         if (svc.get("strategy") or {}).get("kind") in LOAD_BALANCED_KINDS
     ]
+
+
+def static_sites(catalog: Path = CATALOG) -> list[str]:
+    """Services published as static sites, served by the sandbox's nginx from a directory."""
+    return [
+        name
+        for name, svc in _services(catalog).items()
+        if (svc.get("strategy") or {}).get("kind") == "static_site"
+    ]

@@ -93,12 +93,24 @@ def remove_containers(docker_host: str, environment: str) -> None:
             container.remove(force=True)
 
 
-def stop(record: Record, environment: str) -> None:
-    """Remove this environment's containers; stop dockerd only if this stack started it."""
+def remove_images(docker_host: str, registry_url: str) -> None:
+    """Remove the image tags that point at this stack's registry, which dies with it."""
+    if not registry_url or not _answers(docker_host):
+        return
+    with client(docker_host) as api:
+        for image in api.images.list():
+            for tag in image.tags:
+                if tag.startswith(f"{registry_url}/"):
+                    api.images.remove(tag, noprune=False)
+
+
+def stop(record: Record, environment: str, registry_url: str = "") -> None:
+    """Remove this environment's containers and images; stop dockerd only if we started it."""
     host = record.get("docker_host")
     if host:
         try:
             remove_containers(host, environment)
+            remove_images(host, registry_url)
         except Exception as exc:  # noqa: BLE001 - still stop dockerd below
             log.warning("docker: could not remove containers of %s: %s", environment, exc)
     if record.get("started"):

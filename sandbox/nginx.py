@@ -51,6 +51,17 @@ SERVER_BLOCK = """
 """
 
 
+# A static site's production pointer is the `current` symlink of its directory;
+# nginx resolves it per request, so replacing the link switches every new request.
+STATIC_BLOCK = """
+    server {{
+        listen 127.0.0.1:{port};
+        root {sites_dir}/{service}/current;
+        location = /health {{ default_type application/json; }}
+    }}
+"""
+
+
 def nginx_bin() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -62,9 +73,25 @@ def write_placeholders(upstream_dir: Path, services: list[str]) -> None:
         (upstream_dir / f"{service}.conf").write_text(PLACEHOLDER.format(service=service))
 
 
-def _main_conf(prefix: Path, upstream_dir: Path, ports: dict[str, int]) -> str:
+def write_static_roots(sites_dir: Path, sites: list[str]) -> None:
+    """An empty placeholder deployment per site, so nginx starts before the first publish."""
+    for site in sites:
+        placeholder = sites_dir / site / "deployments" / "none"
+        placeholder.mkdir(parents=True, exist_ok=True)
+        current = sites_dir / site / "current"
+        if not current.is_symlink():
+            current.symlink_to(placeholder)
+
+
+def _main_conf(
+    prefix: Path, upstream_dir: Path, ports: dict[str, int], static_ports: dict[str, int]
+) -> str:
     temp_paths = "".join(f"    {name}_temp_path {prefix}/temp/{name};\n" for name in TEMP_DIRS)
     servers = "".join(SERVER_BLOCK.format(port=p, service=s) for s, p in ports.items())
+    servers += "".join(
+        STATIC_BLOCK.format(port=p, service=s, sites_dir=prefix / "sites")
+        for s, p in static_ports.items()
+    )
     return MAIN_CONF.format(
         user="user root root;\n" if os.geteuid() == 0 else "",
         workers=WORKER_PROCESSES,
@@ -83,7 +110,7 @@ def _answers(ports: dict[str, int]) -> bool:
     )
 
 
-def start(record: Record, state_dir: Path, services: list[str]) -> None:
+def start(record: Record, state_dir: Path, services: list[str], sites: list[str]) -> None:
     """Write prefix, main conf and placeholder upstreams; `nginx -t`; start; record master pid."""
     prefix = state_dir / "nginx"
     conf = prefix / "conf" / "nginx.conf"
@@ -91,8 +118,10 @@ def start(record: Record, state_dir: Path, services: list[str]) -> None:
     for sub in ("conf", "logs", *(f"temp/{name}" for name in TEMP_DIRS)):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     write_placeholders(upstream_dir, services)
+    write_static_roots(prefix / "sites", sites)
     ports = {service: free_port() for service in services}
-    conf.write_text(_main_conf(prefix, upstream_dir, ports))
+    static_ports = {site: free_port() for site in sites}
+    conf.write_text(_main_conf(prefix, upstream_dir, ports, static_ports))
     base = [nginx_bin(), "-p", str(prefix), "-c", str(conf)]
     run([*base, "-t"], SERVER)
     record.update(spawn(base, prefix / "logs" / "nginx.out"))
@@ -102,7 +131,11 @@ def start(record: Record, state_dir: Path, services: list[str]) -> None:
         "NGINX_PREFIX": str(prefix),
         "NGINX_CONF": str(conf),
         "NGINX_UPSTREAM_DIR": str(upstream_dir),
-        "LB_URLS": ",".join(f"{s}=http://127.0.0.1:{p}" for s, p in ports.items()),
+        "LB_URLS": ",".join(
+            f"{s}=http://127.0.0.1:{p}" for s, p in {**ports, **static_ports}.items()
+        ),
+        "SITES_DIR": str(prefix / "sites"),
+        "FRONTEND_PUBLISHER": "directory",
     }
     wait_ready(SERVER, record, lambda: _answers(ports), START_TIMEOUT)
 

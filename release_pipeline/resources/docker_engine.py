@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import docker
 import docker.errors
+import requests
 from docker.models.containers import Container
 from pydantic import Field
 
@@ -31,6 +32,10 @@ class RunningContainer:
     @property
     def url(self) -> str:
         return f"http://{self.address}"
+
+    @property
+    def host_port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
 
 
 class DockerResource(dg.ConfigurableResource):
@@ -80,9 +85,20 @@ class DockerResource(dg.ConfigurableResource):
         return image.id
 
     def run(
-        self, image: str, *, name: str, port: int, labels: dict[str, str], env: dict[str, str]
+        self,
+        image: str,
+        *,
+        name: str,
+        port: int,
+        labels: dict[str, str],
+        env: dict[str, str],
+        host_port: int | None = None,
     ) -> RunningContainer:
-        """Starts a container, replacing any old one of that name, port on 127.0.0.1."""
+        """Starts a container, replacing any old one of that name, port on 127.0.0.1.
+
+        ``host_port`` keeps the address a replaced container had; by default the
+        engine picks a free one.
+        """
         self.remove(name)
         all_labels = {**labels, f"{LABEL_PREFIX}environment": self.environment}
         try:
@@ -92,7 +108,7 @@ class DockerResource(dg.ConfigurableResource):
                 detach=True,
                 labels=all_labels,
                 environment=env,
-                ports={f"{port}/tcp": ("127.0.0.1", None)},
+                ports={f"{port}/tcp": ("127.0.0.1", host_port)},
             )
         except docker.errors.DockerException as exc:
             raise DockerError(f"Could not start container {name} from {image}: {exc}") from exc
@@ -121,6 +137,29 @@ class DockerResource(dg.ConfigurableResource):
         except docker.errors.APIError as exc:
             raise DockerError(f"Could not remove container {name}: {exc.explanation}") from exc
         return True
+
+    def run_once(
+        self, image: str, command: list[str], *, name: str, env: dict[str, str], timeout: float
+    ) -> tuple[int | None, str]:
+        """Runs ``command`` in a throwaway container; returns its exit code and output.
+
+        The exit code is None when the command ran past ``timeout`` seconds.
+        """
+        self.remove(name)
+        labels = {f"{LABEL_PREFIX}environment": self.environment}
+        try:
+            container = self.client().containers.run(
+                image, command, name=name, detach=True, labels=labels, environment=env
+            )
+        except docker.errors.DockerException as exc:
+            raise DockerError(f"Could not run {command} in {image}: {exc}") from exc
+        try:
+            code = container.wait(timeout=timeout)["StatusCode"]
+        except requests.exceptions.RequestException:
+            code = None  # the wait timed out
+        output = container.logs().decode(errors="replace")
+        self.remove(name)
+        return code, output
 
     def container_name(self, service: str, role: str) -> str:
         return f"{service}-{role}-{self.environment}".replace("_", "-")

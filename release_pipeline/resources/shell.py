@@ -71,6 +71,9 @@ class ShellResource(dg.ConfigurableResource):
 
 def _command_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     env = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
+    # The pipeline's own interpreter comes first, so a stage's `python3 -m pytest`
+    # uses the environment the pipeline was installed into.
+    env["PATH"] = os.pathsep.join(filter(None, [os.path.dirname(sys.executable), env.get("PATH")]))
     env.update(extra or {})
     return env
 

@@ -65,10 +65,13 @@ def _require_buildable(service, source: Source) -> None:
 @release_step
 def run_stages(context: dg.OpExecutionContext, source: Source, shell: ShellResource) -> Source:
     service = service_of(context)
-    durations = {}
+    env = {**service.env, **read_secrets(service.build_secrets)}
+    env.update(RELEASE_VERSION=source.version, RELEASE_COMMIT=source.commit)
+    durations, skipped = {}, []
     for stage in service.stages:
         if not stage.runs_on(source.git_ref):
             context.log.info(f"Skipped stage {stage.name}: it runs only on {stage.branches}.")
+            skipped.append(stage.name)
             continue
         context.log.info(f"Running stage {stage.name}: {stage.command}")
         started = time.monotonic()
@@ -76,11 +79,13 @@ def run_stages(context: dg.OpExecutionContext, source: Source, shell: ShellResou
             stage.command,
             cwd=source.source_dir,
             timeout_seconds=stage.timeout_seconds,
-            env=service.env,
+            env=env,
             label=f"{service.name} stage {stage.name}",
         )
         durations[f"{stage.name}_seconds"] = round(time.monotonic() - started, 2)
-    context.add_output_metadata({"stages_run": len(durations), **durations})
+    context.add_output_metadata(
+        {"stages_run": len(durations), "stages_skipped": ", ".join(skipped) or "none", **durations}
+    )
     return source
 
 

@@ -148,20 +148,25 @@ def record_deployment(
     deployment: Deployment,
     commit: str,
     reason: str,
-    docker_engine: DockerResource,
+    docker_engine: DockerResource | None,
+    strategy: str = "blue_green",
+    extra: dict | None = None,
 ) -> None:
+    """Records the service's deployment asset: what serves now, what served before, why."""
     facts = {key: value for key, value in asdict(deployment).items() if value is not None}
+    environment = docker_engine.environment if docker_engine else "production"
     context.log_event(
         dg.AssetMaterialization(
             asset_key=deployment_key(service.name),
             description=f"{service.name} {reason}: {deployment.active} serves {deployment.version}",
             metadata={
                 **facts,
-                "strategy": "blue_green",
+                "strategy": strategy,
                 "reason": reason,
                 "commit": commit or "unchanged",
                 "switch_seconds": round(deployment.switch_seconds, 3),
-                "environment": docker_engine.environment,
+                "environment": environment,
+                **(extra or {}),
             },
         )
     )

@@ -19,13 +19,14 @@ from release_pipeline.errors import DeploymentFailed
 from release_pipeline.resources.docker_engine import DockerResource, RunningContainer
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import Backend, NginxResource, UpstreamState
-from release_pipeline.strategies.checks import run_smoke_checks
-from release_pipeline.strategies.deployment import Deployment
+from release_pipeline.strategies.checks import (
+    confirm_version,
+    run_smoke_checks,
+    wait_until_healthy,
+)
+from release_pipeline.strategies.deployment import Deployment, live_facts
 
 COLORS = ("blue", "green")
-LB_CONFIRMATIONS = 5
-LB_CONFIRM_TIMEOUT_SECONDS = 15.0
-LB_CONFIRM_INTERVAL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,15 @@ def start_color(deployer: Deployer, release: Release, color: str) -> RunningCont
 def ensure_healthy_or_remove(
     deployer: Deployer, release: Release, color: str, container: RunningContainer
 ) -> None:
-    result = wait_until_healthy(deployer, release, container)
+    params = release.params
+    result = wait_until_healthy(
+        deployer.probe,
+        release.service,
+        container.url,
+        release.version,
+        params.health_retries,
+        params.health_interval_seconds,
+    )
     if result.ok:
         return
     deployer.runtime.remove(container.name)
@@ -117,20 +126,6 @@ def ensure_healthy_or_remove(
         f" after {release.params.health_retries} checks; it was removed and traffic never"
         f" moved. Last health answer: {result.detail}"
     )
-
-
-def wait_until_healthy(deployer: Deployer, release: Release, container: RunningContainer):
-    health = release.service.health
-    expected = {**(health.expect_json if health else {}), "version": release.version}
-    path = health.path if health else "/health"
-    result = None
-    for attempt in range(release.params.health_retries):
-        if attempt:
-            time.sleep(release.params.health_interval_seconds)
-        result = deployer.probe.check(container.url + path, expect_json=expected)
-        if result.ok:
-            return result
-    return result
 
 
 def ensure_smoke_passes_or_remove(
@@ -157,17 +152,7 @@ def switch_traffic(
 def confirm_version_through_lb(deployer: Deployer, service: Service, version: str) -> None:
     """Waits until several answers in a row through nginx come from ``version``."""
     url = deployer.lb.lb_url(service.name) + (service.health.path if service.health else "/health")
-    deadline = time.monotonic() + LB_CONFIRM_TIMEOUT_SECONDS
-    streak, last = 0, None
-    while streak < LB_CONFIRMATIONS:
-        if time.monotonic() > deadline:
-            raise DeploymentFailed(
-                f"Answers through the load balancer did not come from version {version}"
-                f" within {LB_CONFIRM_TIMEOUT_SECONDS:.0f} s. Last answer: {last}"
-            )
-        last = deployer.probe.check(url, expect_json={"version": version})
-        streak = streak + 1 if last.ok else 0
-        time.sleep(LB_CONFIRM_INTERVAL_SECONDS)
+    confirm_version(deployer.probe, url, version)
 
 
 def ensure_smoke_through_lb_or_switch_back(
@@ -211,23 +196,6 @@ def scale_down(deployer: Deployer, service: Service, color: str) -> bool:
     if removed:
         deployer.log.info(f"Scaled down {service.name} {color}.")
     return removed
-
-
-def live_facts(
-    color: str, version: str, image: str, commit: str, container: str, replaced: UpstreamState
-) -> dict[str, str]:
-    """The upstream header after a switch: what is live now, and what it replaced."""
-    return {
-        "active": color,
-        "version": version,
-        "image": image,
-        "commit": commit,
-        "container": container,
-        "previous": replaced.get("active") or "none",
-        "previous_version": replaced.get("version") or "none",
-        "previous_image": replaced.get("image") or "none",
-        "previous_commit": replaced.get("commit") or "none",
-    }
 
 
 def flip_to_warm_previous(

@@ -1,9 +1,16 @@
-"""Smoke checks from the catalog, shared by every strategy."""
+"""Health waits and smoke checks from the catalog, shared by every strategy."""
 
 from __future__ import annotations
 
+import time
+
 from release_pipeline.catalog import Service
-from release_pipeline.resources.http_probe import HttpProbeResource
+from release_pipeline.errors import DeploymentFailed
+from release_pipeline.resources.http_probe import HttpProbeResource, ProbeResult
+
+CONFIRMATIONS = 5
+CONFIRM_TIMEOUT_SECONDS = 15.0
+CONFIRM_INTERVAL_SECONDS = 0.05
 
 
 def run_smoke_checks(
@@ -26,3 +33,39 @@ def run_smoke_checks(
         if not result.ok:
             failures.append(result.detail)
     return failures
+
+
+def wait_until_healthy(
+    probe: HttpProbeResource,
+    service: Service,
+    base_url: str,
+    version: str,
+    retries: int,
+    interval_seconds: float,
+) -> ProbeResult:
+    """Checks health until it answers as the catalog expects, with ``version``; returns the last."""
+    health = service.health
+    expected = {**(health.expect_json if health else {}), "version": version}
+    url = base_url + (health.path if health else "/health")
+    result = probe.check(url, expect_json=expected)
+    for _ in range(retries - 1):
+        if result.ok:
+            break
+        time.sleep(interval_seconds)
+        result = probe.check(url, expect_json=expected)
+    return result
+
+
+def confirm_version(probe: HttpProbeResource, url: str, version: str) -> None:
+    """Waits until several answers in a row from ``url`` come from ``version``."""
+    deadline = time.monotonic() + CONFIRM_TIMEOUT_SECONDS
+    streak, last = 0, None
+    while streak < CONFIRMATIONS:
+        if time.monotonic() > deadline:
+            raise DeploymentFailed(
+                f"Answers from {url} did not come from version {version} within"
+                f" {CONFIRM_TIMEOUT_SECONDS:.0f} s. Last answer: {last.detail if last else 'none'}"
+            )
+        last = probe.check(url, expect_json={"version": version})
+        streak = streak + 1 if last.ok else 0
+        time.sleep(CONFIRM_INTERVAL_SECONDS)

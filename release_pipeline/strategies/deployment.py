@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from release_pipeline.resources.nginx import UpstreamState
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -17,3 +19,20 @@ class Deployment:
     image: str
     switch_seconds: float
     commit: str = ""
+
+
+def live_facts(
+    color: str, version: str, image: str, commit: str, container: str, replaced: UpstreamState
+) -> dict[str, str]:
+    """The upstream header after a switch: what is live now, and what it replaced."""
+    return {
+        "active": color,
+        "version": version,
+        "image": image,
+        "commit": commit,
+        "container": container,
+        "previous": replaced.get("active") or "none",
+        "previous_version": replaced.get("version") or "none",
+        "previous_image": replaced.get("image") or "none",
+        "previous_commit": replaced.get("commit") or "none",
+    }

@@ -74,10 +74,10 @@ def test_proxy_knob_metrics_and_404(handler):
     assert 'http_requests_total{code="404"} 1' in metrics
 
 
-def test_shipped_runtime_env_sets_nothing():
+def test_shipped_runtime_env_only_sets_known_knobs():
+    # A release may turn a knob on to rehearse a failure, and must still pass
+    # its unit tests, as a real bad release would; an unknown knob is a typo.
     lines = (APP_ROOT / "config" / "runtime.env").read_text().splitlines()
-    active = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    assert active == []
     knobs = {line.lstrip("# ").split("=")[0] for line in lines if "=" in line}
-    assert {"HEALTH_STATUS", "STARTUP_DELAY_SECONDS", "FAIL_RATE", "FAIL_BEHIND_PROXY",
-            "RESPONSE_DELAY_MS", "SYNC_STATUS"} <= knobs
+    assert knobs <= {"HEALTH_STATUS", "STARTUP_DELAY_SECONDS", "FAIL_RATE", "FAIL_BEHIND_PROXY",
+                     "RESPONSE_DELAY_MS", "SYNC_STATUS", "SYNC_SYMBOLS"}

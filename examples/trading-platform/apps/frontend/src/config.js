@@ -16,7 +16,7 @@ export function buildConfig(env, now) {
   }
   for (const name of REQUIRED_VARIABLES) vite[name] ??= '';
   const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return { version: env.VITE_APP_VERSION || `build-${stamp}`, builtAt: now.toISOString(), env: vite };
+  return { version: env.VITE_APP_VERSION || env.RELEASE_VERSION || `build-${stamp}`, builtAt: now.toISOString(), env: vite };
 }
 
 /**

@@ -1,0 +1,69 @@
+"""A static site served by nginx from a directory of immutable deployments.
+
+Layout under ``sites_dir/<site>``: ``deployments/<id>/`` holds each build, and
+``current`` is a symlink to the live one. Replacing the symlink with
+``os.replace`` is atomic, and nginx resolves it per request, so every request
+sees either the old build or the new one, never a mix.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from release_pipeline.errors import PublishError
+
+PLACEHOLDER = "none"
+
+
+@dataclass(frozen=True)
+class DirectorySite:
+    """Publishes builds into a directory that nginx serves (``sites_dir/<site>``)."""
+
+    sites_dir: str
+
+    def publish(self, site: str, build_dir: Path, deployment_id: str, commit: str) -> str:
+        """Copies a build into a new deployment; an existing id is never overwritten."""
+        target = self._deployments(site) / deployment_id
+        if target.exists():
+            raise PublishError(f"Deployment {deployment_id} of {site} already exists.")
+        staging = target.with_name(f".{deployment_id}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(build_dir, staging)
+        os.replace(staging, target)
+        return deployment_id
+
+    def activate(self, site: str, deployment_id: str) -> None:
+        """Points production at a deployment, atomically."""
+        target = self._deployments(site) / deployment_id
+        if not target.is_dir():
+            raise PublishError(f"{site} has no deployment {deployment_id} to activate.")
+        link = self._root(site) / "current"
+        staging = link.with_name(".current.next")
+        staging.unlink(missing_ok=True)
+        staging.symlink_to(target)
+        os.replace(staging, link)
+
+    def live(self, site: str) -> str | None:
+        link = self._root(site) / "current"
+        if not link.is_symlink():
+            return None
+        name = Path(os.readlink(link)).name
+        return None if name == PLACEHOLDER else name
+
+    def deployments(self, site: str) -> list[str]:
+        """Every published deployment, oldest first (ids sort by time)."""
+        folder = self._deployments(site)
+        if not folder.is_dir():
+            return []
+        names = (p.name for p in folder.iterdir() if p.is_dir())
+        return sorted(n for n in names if n != PLACEHOLDER and not n.startswith("."))
+
+    def remove(self, site: str, deployment_id: str) -> None:
+        shutil.rmtree(self._deployments(site) / deployment_id, ignore_errors=True)
+
+    def _root(self, site: str) -> Path:
+        return Path(self.sites_dir) / site
+
+    def _deployments(self, site: str) -> Path:
+        return self._root(site) / "deployments"

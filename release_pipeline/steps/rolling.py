@@ -1,0 +1,101 @@
+"""Rolling update ops: deploy and roll back, under the service's deploy lock."""
+
+import dagster as dg
+from pydantic import Field
+
+from release_pipeline.catalog import Rolling, Service
+from release_pipeline.errors import DeploymentFailed
+from release_pipeline.resources.deploy_lock import DeployLockResource
+from release_pipeline.resources.docker_engine import DockerResource
+from release_pipeline.resources.http_probe import HttpProbeResource
+from release_pipeline.resources.nginx import NginxResource
+from release_pipeline.resources.registry import RegistryResource
+from release_pipeline.secrets import read_secrets
+from release_pipeline.steps.context import Image, release_step, service_of
+from release_pipeline.steps.deploy import record_deployment
+from release_pipeline.strategies import rolling
+from release_pipeline.strategies.deployment import Deployment
+
+
+class RollingConfig(dg.Config):
+    """Per-run overrides of the catalog's rolling parameters (tests shorten waits)."""
+
+    drain_seconds: float | None = Field(default=None, description="Wait after taking one out.")
+    health_retries: int | None = Field(default=None, description="Health checks per instance.")
+    health_interval_seconds: float | None = Field(default=None, description="Between checks.")
+    verify_timeout_seconds: float | None = Field(default=None, description="Final verification.")
+    verify_interval_seconds: float | None = Field(default=None, description="Between tries.")
+
+    def resolve(self, service: Service) -> Rolling:
+        overrides = {key: value for key, value in self.model_dump().items() if value is not None}
+        return service.strategy.model_copy(update=overrides)
+
+
+def _deployer(context, docker_engine, nginx, probe) -> rolling.Deployer:
+    return rolling.Deployer(runtime=docker_engine, lb=nginx, probe=probe, log=context.log)
+
+
+@dg.op(description="Replaces the service's instances one at a time behind nginx.")
+@release_step
+def deploy_rolling(
+    context: dg.OpExecutionContext,
+    config: RollingConfig,
+    image: Image,
+    docker_engine: DockerResource,
+    nginx: NginxResource,
+    probe: HttpProbeResource,
+    deploy_lock: DeployLockResource,
+) -> Deployment:
+    service = service_of(context)
+    release = rolling.RollingRelease(
+        service=service,
+        image=image.reference,
+        version=image.source.version,
+        commit=image.source.commit,
+        env={**service.env, **read_secrets(service.secrets)},
+        params=config.resolve(service),
+    )
+    with deploy_lock.hold(service.name, context.run_id, context.log):
+        deployment = rolling.deploy(_deployer(context, docker_engine, nginx, probe), release)
+    record_deployment(
+        context, service, deployment, deployment.commit, "release", docker_engine, "rolling",
+        extra={"instances": release.params.instances, "seconds_per_instance": round(
+            deployment.switch_seconds / release.params.instances, 2)},
+    )  # fmt: skip
+    return deployment
+
+
+@dg.op(description="Rolls every instance back to the image that served before.")
+@release_step
+def rollback_rolling(
+    context: dg.OpExecutionContext,
+    config: RollingConfig,
+    docker_engine: DockerResource,
+    nginx: NginxResource,
+    probe: HttpProbeResource,
+    deploy_lock: DeployLockResource,
+    registry: RegistryResource,
+) -> Deployment:
+    service = service_of(context)
+    with deploy_lock.hold(service.name, context.run_id, context.log):
+        state = nginx.read_state(service.name)
+        image, version = state.get("previous_image"), state.get("previous_version")
+        if not image or not version:
+            raise DeploymentFailed(
+                f"{service.name} has no previous version recorded in its load balancer config;"
+                " there is nothing to roll back to."
+            )
+        digest = image.rsplit("@", 1)[-1]
+        release = rolling.RollingRelease(
+            service=service,
+            image=registry.pull(service.image.name, digest),
+            version=version,
+            commit=state.get("previous_commit") or "none",
+            env={**service.env, **read_secrets(service.secrets)},
+            params=config.resolve(service),
+        )
+        deployment = rolling.deploy(_deployer(context, docker_engine, nginx, probe), release)
+    record_deployment(
+        context, service, deployment, deployment.commit, "rollback", docker_engine, "rolling"
+    )
+    return deployment
