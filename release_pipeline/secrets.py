@@ -7,6 +7,15 @@ import dagster as dg
 from release_pipeline.errors import ReleaseInputError
 
 REDACTED = "***"
+# Secrets of the systems the pipeline talks to, besides the services' own.
+PLATFORM_SECRETS = (
+    "REGISTRY_PASSWORD",
+    "DAGSTER_PG_PASSWORD",
+    "SLACK_BOT_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "PAGERDUTY_ROUTING_KEY",
+    "CLOUDFLARE_API_TOKEN",
+)
 
 
 def read_secrets(names: list[str]) -> dict[str, str]:
@@ -28,3 +37,20 @@ def redact(text: str, names: list[str]) -> str:
         if value and len(value) >= 4:
             text = text.replace(value, REDACTED)
     return text
+
+
+def known_secret_names() -> list[str]:
+    from release_pipeline.catalog import default_catalog  # the catalog imports nothing of ours
+
+    return [*default_catalog().secret_names(), *PLATFORM_SECRETS]
+
+
+def redact_known(text: str) -> str:
+    """Redacts every secret the catalog or the platform names: for texts a service echoed."""
+    return redact(text, known_secret_names())
+
+
+def known_secret_values() -> list[str]:
+    """The values to hide in streamed command output, longest first."""
+    values = (dg.EnvVar(name).get_value() for name in known_secret_names())
+    return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from release_pipeline.catalog import CATALOG_PATH, load_catalog
-from release_pipeline.errors import CatalogError
+from release_pipeline.errors import CatalogError, ReleaseInputError
 
 
 def write_catalog(tmp_path: Path, mutate) -> Path:
@@ -85,3 +85,12 @@ def test_catalog_rejects_build_secrets_not_declared_as_secrets(tmp_path):
 
     with pytest.raises(CatalogError, match=r"service 'frontend'.*build_secrets"):
         load_catalog(write_catalog(tmp_path, undeclared))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"health_retries": 0}, "health_retries"), ({"scale_down_delay_seconds": -1}, "scale_down")],
+)
+def test_run_overrides_are_validated_like_the_catalog(overrides, field):
+    with pytest.raises(ReleaseInputError, match=field):
+        load_catalog().service("backend").strategy_with(overrides)

@@ -18,6 +18,7 @@ from release_pipeline.errors import DockerError
 LABEL_PREFIX = "release_pipeline."
 STOP_TIMEOUT_SECONDS = 10
 BUILD_TAIL_LINES = 20
+LOG_TAIL_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,15 @@ class DockerResource(dg.ConfigurableResource):
 
 def _describe(container: Container, port: int) -> RunningContainer:
     container.reload()
-    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
     if not bindings:
-        raise DockerError(f"Container {container.name} published no port for {port}/tcp.")
+        state = container.attrs.get("State", {})
+        logs = container.logs(tail=LOG_TAIL_LINES).decode(errors="replace").strip()
+        container.remove(force=True)
+        raise DockerError(
+            f"Container {container.name} stopped at once (status {state.get('Status')}, exit"
+            f" code {state.get('ExitCode')}) and was removed. Its last output: {logs or '(none)'}"
+        )
     host_port = bindings[0]["HostPort"]
     return RunningContainer(
         id=container.id,

@@ -93,12 +93,19 @@ class NginxResource(dg.ConfigurableResource):
             if problem is not None:
                 _restore(path, previous)
                 raise LoadBalancerError(
-                    f"nginx rejected the new {upstream} upstream; the live config is unchanged."
-                    f" nginx -t said: {problem}"
+                    f"nginx -t failed with the new {upstream} upstream, which was put back; the"
+                    f" live config is unchanged. nginx -t said: {' '.join(problem.split())}"
                 )
             problem = self._nginx("-s", "reload")
             if problem is not None:
-                raise LoadBalancerError(f"nginx reload failed: {problem}")
+                # nginx still runs the old config: the file must say so too, or the
+                # next release would trust a header that nginx never applied.
+                _restore(path, previous)
+                raise LoadBalancerError(
+                    f"nginx reload failed, so {upstream} traffic did not move and its upstream"
+                    f" file was put back. Check that nginx runs ({self.prefix}). nginx said:"
+                    f" {' '.join(problem.split())}"
+                )
         return True
 
     def _path(self, upstream: str) -> Path:

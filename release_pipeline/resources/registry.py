@@ -50,10 +50,15 @@ class RegistryResource(dg.ConfigurableResource):
                 username=self.username, password=self.password, registry=self.url, reauth=True
             )
         except docker.errors.APIError as exc:
+            explanation = self._scrub(str(exc.explanation))
+            if "connection refused" in explanation or "no such host" in explanation:
+                raise RegistryError(
+                    f"Registry {self.url} is unreachable ({explanation}). Check REGISTRY_URL"
+                    " and that the registry runs."
+                ) from None
             raise RegistryError(
                 f"Login to registry {self.url} as {self.username!r} was refused"
-                f" ({self._scrub(str(exc.explanation))}). Check REGISTRY_USERNAME and"
-                " REGISTRY_PASSWORD."
+                f" ({explanation}). Check REGISTRY_USERNAME and REGISTRY_PASSWORD."
             ) from None
         self._logged_in = True
 
@@ -72,6 +77,19 @@ class RegistryResource(dg.ConfigurableResource):
                 log.warning(f"Push of {repository}:{tag} failed ({exc}); retry {attempt}.")
                 time.sleep(PUSH_RETRY_DELAY_SECONDS * attempt)
         return self.digest(image_name, tag)
+
+    def promote(self, image_name: str, tag: str, to_tag: str, log: dg.DagsterLogManager) -> str:
+        """Points ``to_tag`` (``latest``) at the image of ``tag`` and pushes it; returns its digest.
+
+        The local image of ``tag`` is re-tagged first: another build on the same
+        engine may have moved the local ``latest`` meanwhile.
+        """
+        repository = self.repository(image_name)
+        try:
+            self.docker_engine.client().images.get(f"{repository}:{tag}").tag(repository, to_tag)
+        except docker.errors.DockerException as exc:
+            raise RegistryError(f"Could not tag {repository}:{tag} as {to_tag}: {exc}") from None
+        return self.push(image_name, to_tag, log)
 
     def digest(self, image_name: str, tag: str) -> str:
         """Reads the manifest digest of ``image_name:tag`` from the registry's API."""

@@ -15,6 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from release_pipeline.errors import CommandError
+from release_pipeline.secrets import REDACTED, known_secret_values
 
 # Variables a build tool needs to find itself; everything else, secrets
 # included, must be passed explicitly so a stage never sees what it was not given.
@@ -53,13 +54,13 @@ class ShellResource(dg.ConfigurableResource):
             errors="replace",
             start_new_session=True,
         )
-        tail = _stream(process, timeout_seconds, started)
+        tail = _stream(process, timeout_seconds, started, known_secret_values())
         elapsed = time.monotonic() - started
         output = "".join(tail)
         if process.returncode is None:
             raise CommandError(
-                f"{label!r} ran past its {timeout_seconds:.0f} s timeout and was stopped."
-                f" Last output:\n{output}"
+                f"{label!r} ran past its {timeout_seconds:.0f} s timeout and was stopped; if it"
+                f" needs longer, raise its timeout_seconds in catalog.yaml. Last output:\n{output}"
             )
         if process.returncode != 0:
             raise CommandError(
@@ -78,20 +79,26 @@ def _command_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-def _stream(process: subprocess.Popen, timeout_seconds: float, started: float) -> list[str]:
-    """Copies output to stdout as it comes, keeping the tail; kills the group on timeout."""
+def _stream(
+    process: subprocess.Popen, timeout_seconds: float, started: float, secrets: list[str]
+) -> list[str]:
+    """Copies output to stdout as it comes, keeping the tail; kills the group on timeout.
+
+    A command may print a secret (a test echoing a service's answer): every
+    known secret value is replaced before a line goes anywhere.
+    """
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     assert process.stdout is not None
     deadline = started + timeout_seconds
     os.set_blocking(process.stdout.fileno(), False)
     while True:
-        line = process.stdout.readline()
+        line = _hide(process.stdout.readline(), secrets)
         if line:
             sys.stdout.write(line)
             tail.append(line)
             continue
         if process.poll() is not None:
-            rest = process.stdout.read() or ""
+            rest = _hide(process.stdout.read() or "", secrets)
             sys.stdout.write(rest)
             tail.extend(rest.splitlines(keepends=True))
             break
@@ -103,3 +110,9 @@ def _stream(process: subprocess.Popen, timeout_seconds: float, started: float) -
         time.sleep(0.05)
     sys.stdout.flush()
     return list(tail)
+
+
+def _hide(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    return text

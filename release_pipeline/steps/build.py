@@ -129,10 +129,8 @@ def scan_image(context: dg.OpExecutionContext, image: Image, trivy: TrivyResourc
 @release_step
 def push_image(context: dg.OpExecutionContext, image: Image, registry: RegistryResource) -> Image:
     service = service_of(context)
-    digests = [
-        registry.push(service.image.name, tag.rsplit(":", 1)[1], context.log) for tag in image.tags
-    ]
-    pushed = image.pushed(digests[0])
+    # Only the version tag: `latest` moves once the release is live (see promote_latest).
+    pushed = image.pushed(registry.push(service.image.name, image.source.version, context.log))
     context.log_event(
         dg.AssetMaterialization(
             asset_key=image_key(service.name),
@@ -140,7 +138,7 @@ def push_image(context: dg.OpExecutionContext, image: Image, registry: RegistryR
             metadata={
                 "digest": pushed.digest,
                 "reference": pushed.reference,
-                "tags": ", ".join(image.tags),
+                "tag": image.source.version,
                 "version": image.source.version,
                 "commit": image.source.commit,
                 "git_ref": image.source.git_ref,

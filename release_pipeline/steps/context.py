@@ -12,11 +12,13 @@ import dagster as dg
 
 from release_pipeline.catalog import Service, default_catalog
 from release_pipeline.errors import ReleaseError
+from release_pipeline.secrets import redact_known
 
 SERVICE_TAG = "release/service"
 F = TypeVar("F", bound=Callable)
 # Docker tag rules: 1-128 characters, no leading dot or dash.
-VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# "none" is what the load balancer's header writes for "no version".
+VERSION = re.compile(r"^(?!none$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,17 @@ def release_step(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ReleaseError as exc:
-            raise dg.Failure(description=str(exc), metadata={"error": type(exc).__name__}) from None
+            # Errors that carry facts (an analysis' measurements) show them on the failure.
+            metadata = {"error": type(exc).__name__, **getattr(exc, "metadata", {})}
+            # A service may echo a secret into an answer that ends up in the message.
+            raise dg.Failure(description=redact_known(str(exc)), metadata=metadata) from None
 
     return wrapper
+
+
+class StrategyOverrides(dg.Config):
+    """Run config that overrides some of the catalog's strategy parameters (None keeps them)."""
+
+    def resolve(self, service: Service):
+        overrides = {key: value for key, value in self.model_dump().items() if value is not None}
+        return service.strategy_with(overrides)

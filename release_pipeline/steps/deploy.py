@@ -7,41 +7,34 @@ import dagster as dg
 from pydantic import Field
 
 from release_pipeline.assets import deployment_key
-from release_pipeline.catalog import BlueGreen, Service
-from release_pipeline.errors import DeploymentFailed
+from release_pipeline.catalog import Service
+from release_pipeline.errors import DeploymentFailed, RegistryError
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.registry import RegistryResource
 from release_pipeline.secrets import read_secrets
-from release_pipeline.steps.context import Image, release_step, service_of
+from release_pipeline.steps.context import Image, StrategyOverrides, release_step, service_of
 from release_pipeline.strategies import blue_green
-from release_pipeline.strategies.deployment import Deployment
+from release_pipeline.strategies.deployment import Deployer, Deployment
 
 
-class _Overrides(dg.Config):
-    def resolve(self, service: Service) -> BlueGreen:
-        """The catalog's blue/green parameters with this run's overrides applied."""
-        overrides = {key: value for key, value in self.model_dump().items() if value is not None}
-        return service.strategy.model_copy(update=overrides)
-
-
-class HealthConfig(_Overrides):
+class HealthConfig(StrategyOverrides):
     """Per-run overrides of the catalog's health wait (tests shorten it)."""
 
     health_retries: int | None = Field(default=None, description="Health checks before giving up.")
     health_interval_seconds: float | None = Field(default=None, description="Between checks.")
 
 
-class ScaleDownConfig(_Overrides):
+class ScaleDownConfig(StrategyOverrides):
     scale_down_delay_seconds: float | None = Field(
         default=None, description="How long the old color stays warm after the switch."
     )
 
 
-def _deployer(context, docker_engine, nginx, probe) -> blue_green.Deployer:
-    return blue_green.Deployer(runtime=docker_engine, lb=nginx, probe=probe, log=context.log)
+def container_deployer(context, docker_engine, nginx, probe) -> Deployer:
+    return Deployer(runtime=docker_engine, lb=nginx, probe=probe, log=context.log)
 
 
 @dg.op(description="Deploys the pushed image blue/green behind nginx.")
@@ -54,6 +47,7 @@ def deploy_blue_green(
     nginx: NginxResource,
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
+    registry: RegistryResource,
 ) -> Deployment:
     service = service_of(context)
     release = blue_green.Release(
@@ -65,7 +59,10 @@ def deploy_blue_green(
         params=config.resolve(service),
     )
     with deploy_lock.hold(service.name, context.run_id, context.log):
-        deployment = blue_green.deploy(_deployer(context, docker_engine, nginx, probe), release)
+        deployment = blue_green.deploy(
+            container_deployer(context, docker_engine, nginx, probe), release
+        )
+        promote_latest(context, service, image, registry)
     record_deployment(context, service, deployment, image.source.commit, "release", docker_engine)
     return deployment
 
@@ -90,7 +87,9 @@ def scale_down_previous(
     try:
         with deploy_lock.hold(service.name, context.run_id, context.log):
             blue_green.scale_down(
-                _deployer(context, docker_engine, nginx, probe), service, deployment.previous
+                container_deployer(context, docker_engine, nginx, probe),
+                service,
+                deployment.previous,
             )
     except Exception as exc:  # noqa: BLE001 - a cleanup failure warns, it never rolls back
         context.log.warning(f"Scale-down of {service.name} {deployment.previous} failed: {exc}")
@@ -109,7 +108,7 @@ def rollback_blue_green(
     deploy_lock: DeployLockResource,
 ) -> Deployment:
     service = service_of(context)
-    deployer = _deployer(context, docker_engine, nginx, probe)
+    deployer = container_deployer(context, docker_engine, nginx, probe)
     with deploy_lock.hold(service.name, context.run_id, context.log):
         deployment = blue_green.flip_to_warm_previous(deployer, service, config.resolve(service))
         how = "flip"
@@ -124,10 +123,7 @@ def _redeploy_previous(context, deployer, service, registry, config) -> Deployme
     state = deployer.lb.read_state(service.name)
     image, version = state.get("previous_image"), state.get("previous_version")
     if not image or not version:
-        raise DeploymentFailed(
-            f"{service.name} has no previous version recorded in its load balancer config;"
-            " there is nothing to roll back to."
-        )
+        raise DeploymentFailed(nothing_to_roll_back(service.name, state))
     context.log.info(f"Previous {service.name} color is cold; redeploying {image}.")
     digest = image.rsplit("@", 1)[1] if "@" in image else image.rsplit(":", 1)[1]
     reference = registry.pull(service.image.name, digest)
@@ -138,8 +134,35 @@ def _redeploy_previous(context, deployer, service, registry, config) -> Deployme
         commit=state.get("previous_commit") or "none",
         env={**service.env, **read_secrets(service.secrets)},
         params=config.resolve(service),
+        rollback_of=state.get("version"),
     )
     return blue_green.deploy(deployer, release)
+
+
+def promote_latest(context, service: Service, image: Image, registry: RegistryResource) -> None:
+    """Moves the registry's `latest` to the image that just went live, and only then."""
+    try:
+        digest = registry.promote(service.image.name, image.source.version, "latest", context.log)
+    except RegistryError as exc:
+        # The release is live; a stale `latest` must not make the run say otherwise.
+        context.log.warning(f"{service.image.name}:latest was not moved: {exc}")
+        return
+    context.log.info(f"Moved {service.image.name}:latest to {image.source.version} ({digest}).")
+
+
+def nothing_to_roll_back(service: str, state) -> str:
+    """Why a rollback has no target; a rollback never returns to the version it replaced."""
+    after_rollback = state.get("rolled_back_from")
+    if after_rollback:
+        return (
+            f"{service} was already rolled back from {after_rollback} to {state.get('version')};"
+            " a second rollback would bring the replaced version back. Release a version to"
+            " move forward."
+        )
+    return (
+        f"{service} has no previous version recorded in its load balancer config;"
+        " there is nothing to roll back to."
+    )
 
 
 def record_deployment(

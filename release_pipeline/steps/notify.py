@@ -7,12 +7,13 @@ import dagster as dg
 
 from release_pipeline.catalog import default_catalog
 from release_pipeline.resources.slack import SlackResource
-from release_pipeline.secrets import redact
+from release_pipeline.secrets import redact_known
 from release_pipeline.steps.context import SERVICE_TAG, release_step, service_of
 from release_pipeline.strategies.deployment import Deployment
 
 ROLLBACK_TAG = "release/rollback"
 WEBSERVER_URL_VARIABLE = "DAGSTER_WEBSERVER_URL"
+REASON_CHARS = 600
 
 
 def run_url(run_id: str) -> str:
@@ -33,8 +34,9 @@ def announce_release(
 ) -> None:
     service = service_of(context)
     commit = deployment.commit
+    what = "rolled back to" if context.job_name.endswith("_rollback") else "released"
     text = (
-        f":rocket: {service.name} {deployment.version} is live ({deployment.active})."
+        f":rocket: {service.name} {what} {deployment.version}, live ({deployment.active})."
         f" Commit {commit[:12] or 'n/a'}, took {_duration(context.instance, context.run_id)}."
         f" {run_url(context.run_id)}"
     )
@@ -47,8 +49,9 @@ def slack_on_failure(context: dg.HookContext) -> None:
     run = context.instance.get_run_by_id(context.run_id)
     name = run.tags.get(SERVICE_TAG) or run.tags.get(ROLLBACK_TAG, "unknown")
     catalog = default_catalog()
-    reason = str(context.op_exception or "unknown error").splitlines()[0][:400]
-    reason = redact(reason, catalog.secret_names())
+    # Redact first: cutting first could leave half a secret that no longer matches.
+    reason = redact_known(str(context.op_exception or "unknown error"))
+    reason = " ".join(reason.split())[:REASON_CHARS]
     text = (
         f":x: {context.job_name} FAILED at {context.op.name}"
         f" ({name}, version {_version_of(run)}): {reason}"

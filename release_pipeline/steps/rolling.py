@@ -3,7 +3,6 @@
 import dagster as dg
 from pydantic import Field
 
-from release_pipeline.catalog import Rolling, Service
 from release_pipeline.errors import DeploymentFailed
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
@@ -11,13 +10,18 @@ from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.registry import RegistryResource
 from release_pipeline.secrets import read_secrets
-from release_pipeline.steps.context import Image, release_step, service_of
-from release_pipeline.steps.deploy import record_deployment
+from release_pipeline.steps.context import Image, StrategyOverrides, release_step, service_of
+from release_pipeline.steps.deploy import (
+    container_deployer,
+    nothing_to_roll_back,
+    promote_latest,
+    record_deployment,
+)
 from release_pipeline.strategies import rolling
 from release_pipeline.strategies.deployment import Deployment
 
 
-class RollingConfig(dg.Config):
+class RollingConfig(StrategyOverrides):
     """Per-run overrides of the catalog's rolling parameters (tests shorten waits)."""
 
     drain_seconds: float | None = Field(default=None, description="Wait after taking one out.")
@@ -25,14 +29,6 @@ class RollingConfig(dg.Config):
     health_interval_seconds: float | None = Field(default=None, description="Between checks.")
     verify_timeout_seconds: float | None = Field(default=None, description="Final verification.")
     verify_interval_seconds: float | None = Field(default=None, description="Between tries.")
-
-    def resolve(self, service: Service) -> Rolling:
-        overrides = {key: value for key, value in self.model_dump().items() if value is not None}
-        return service.strategy.model_copy(update=overrides)
-
-
-def _deployer(context, docker_engine, nginx, probe) -> rolling.Deployer:
-    return rolling.Deployer(runtime=docker_engine, lb=nginx, probe=probe, log=context.log)
 
 
 @dg.op(description="Replaces the service's instances one at a time behind nginx.")
@@ -45,6 +41,7 @@ def deploy_rolling(
     nginx: NginxResource,
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
+    registry: RegistryResource,
 ) -> Deployment:
     service = service_of(context)
     release = rolling.RollingRelease(
@@ -56,7 +53,10 @@ def deploy_rolling(
         params=config.resolve(service),
     )
     with deploy_lock.hold(service.name, context.run_id, context.log):
-        deployment = rolling.deploy(_deployer(context, docker_engine, nginx, probe), release)
+        deployment = rolling.deploy(
+            container_deployer(context, docker_engine, nginx, probe), release
+        )
+        promote_latest(context, service, image, registry)
     record_deployment(
         context, service, deployment, deployment.commit, "release", docker_engine, "rolling",
         extra={"instances": release.params.instances, "seconds_per_instance": round(
@@ -81,10 +81,7 @@ def rollback_rolling(
         state = nginx.read_state(service.name)
         image, version = state.get("previous_image"), state.get("previous_version")
         if not image or not version:
-            raise DeploymentFailed(
-                f"{service.name} has no previous version recorded in its load balancer config;"
-                " there is nothing to roll back to."
-            )
+            raise DeploymentFailed(nothing_to_roll_back(service.name, state))
         digest = image.rsplit("@", 1)[-1]
         release = rolling.RollingRelease(
             service=service,
@@ -93,8 +90,11 @@ def rollback_rolling(
             commit=state.get("previous_commit") or "none",
             env={**service.env, **read_secrets(service.secrets)},
             params=config.resolve(service),
+            rollback_of=state.get("version"),
         )
-        deployment = rolling.deploy(_deployer(context, docker_engine, nginx, probe), release)
+        deployment = rolling.deploy(
+            container_deployer(context, docker_engine, nginx, probe), release
+        )
     record_deployment(
         context, service, deployment, deployment.commit, "rollback", docker_engine, "rolling"
     )

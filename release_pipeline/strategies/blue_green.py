@@ -12,19 +12,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import dagster as dg
-
 from release_pipeline.catalog import BlueGreen, Service
-from release_pipeline.errors import DeploymentFailed
-from release_pipeline.resources.docker_engine import DockerResource, RunningContainer
-from release_pipeline.resources.http_probe import HttpProbeResource
-from release_pipeline.resources.nginx import Backend, NginxResource, UpstreamState
+from release_pipeline.errors import DeploymentFailed, ReleaseError
+from release_pipeline.resources.docker_engine import RunningContainer
+from release_pipeline.resources.nginx import Backend, UpstreamState
 from release_pipeline.strategies.checks import (
     confirm_version,
     run_smoke_checks,
     wait_until_healthy,
 )
-from release_pipeline.strategies.deployment import Deployment, live_facts
+from release_pipeline.strategies.deployment import Deployer, Deployment, live_facts
 
 COLORS = ("blue", "green")
 
@@ -39,16 +36,7 @@ class Release:
     commit: str
     env: dict[str, str] = field(repr=False)
     params: BlueGreen
-
-
-@dataclass(frozen=True)
-class Deployer:
-    """The three systems blue/green talks to, and where it reports progress."""
-
-    runtime: DockerResource
-    lb: NginxResource
-    probe: HttpProbeResource
-    log: dg.DagsterLogManager
+    rollback_of: str | None = None  # the version a rollback replaces
 
 
 def other_color(color: str | None) -> str:
@@ -58,6 +46,7 @@ def other_color(color: str | None) -> str:
 def deploy(deployer: Deployer, release: Release) -> Deployment:
     """Runs the blue/green steps for one release; raises DeploymentFailed on a refusal."""
     service = release.service.name
+    lb_url = deployer.lb.lb_url(service)  # fails before anything starts if unknown
     state = deployer.lb.read_state(service)
     active = state.get("active")
     preview = other_color(active)
@@ -72,11 +61,16 @@ def deploy(deployer: Deployer, release: Release) -> Deployment:
     ensure_smoke_passes_or_remove(deployer, release, preview, container.url)
     healthy_at = time.monotonic()
 
-    facts = live_facts(
-        preview, release.version, release.image, release.commit, container.name, replaced=state
-    )
-    switch_traffic(deployer, service, container, facts)
-    confirm_version_through_lb(deployer, release.service, release.version)
+    facts = release_facts(release, preview, container, state)
+    try:
+        switch_traffic(deployer, service, container, facts)
+        confirm_version(deployer.probe, lb_url + health_path(release.service), release.version)
+    except ReleaseError as exc:
+        switch_back_and_remove(deployer, release, preview, state)
+        raise DeploymentFailed(
+            f"{service} {preview} (version {release.version}) did not take the traffic ({exc});"
+            f" traffic went back to {active or 'nothing'}."
+        ) from None
     switch_seconds = time.monotonic() - healthy_at
     deployer.log.info(f"Switched {service} traffic to {preview}, version {release.version}.")
 
@@ -84,6 +78,25 @@ def deploy(deployer: Deployer, release: Release) -> Deployment:
     return Deployment(
         preview, active, release.version, release.image, switch_seconds, release.commit
     )
+
+
+def release_facts(
+    release: Release, color: str, container: RunningContainer, before: UpstreamState
+) -> dict[str, str]:
+    """The upstream header once ``color`` serves; a rollback leaves nothing to go back to."""
+    if release.rollback_of:
+        facts = live_facts(
+            color, release.version, release.image, release.commit, container.name,
+            replaced=UpstreamState({}),
+        )  # fmt: skip
+        return {**facts, "rolled_back_from": release.rollback_of}
+    return live_facts(
+        color, release.version, release.image, release.commit, container.name, replaced=before
+    )
+
+
+def health_path(service: Service) -> str:
+    return service.health.path if service.health else "/health"
 
 
 def start_color(deployer: Deployer, release: Release, color: str) -> RunningContainer:
@@ -164,13 +177,20 @@ def ensure_smoke_through_lb_or_switch_back(
     if not failures:
         return
     deployer.log.error(f"{service.name} smoke checks failed through the load balancer.")
-    restore_previous(deployer, service, before)
-    deployer.runtime.remove(deployer.runtime.container_name(service.name, color))
+    switch_back_and_remove(deployer, release, color, before)
     raise DeploymentFailed(
         f"{service.name} {color} (version {release.version}) failed its smoke checks through"
         f" the load balancer; traffic went back to {before.get('active') or 'nothing'}."
         f" {'; '.join(failures)}"
     )
+
+
+def switch_back_and_remove(
+    deployer: Deployer, release: Release, color: str, before: UpstreamState
+) -> None:
+    """After a failure past the switch: the upstream as it was, the new color gone."""
+    restore_previous(deployer, release.service, before)
+    deployer.runtime.remove(deployer.runtime.container_name(release.service.name, color))
 
 
 def restore_previous(deployer: Deployer, service: Service, before: UpstreamState) -> None:
@@ -222,7 +242,8 @@ def flip_to_warm_previous(
     started = time.monotonic()
     image = state.get("previous_image") or "none"
     commit = container.labels.get("release_pipeline.commit", "none")
-    facts = live_facts(previous, version, image, commit, container.name, replaced=state)
+    facts = live_facts(previous, version, image, commit, container.name, UpstreamState({}))
+    facts["rolled_back_from"] = state.get("version") or "none"
     switch_traffic(deployer, service.name, container, facts)
     confirm_version_through_lb(deployer, service, version)
     deployer.log.info(f"Switched {service.name} traffic back to {previous}, version {version}.")

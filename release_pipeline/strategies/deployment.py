@@ -2,7 +2,21 @@
 
 from dataclasses import dataclass
 
-from release_pipeline.resources.nginx import UpstreamState
+import dagster as dg
+
+from release_pipeline.resources.docker_engine import DockerResource
+from release_pipeline.resources.http_probe import HttpProbeResource
+from release_pipeline.resources.nginx import NginxResource, UpstreamState
+
+
+@dataclass(frozen=True)
+class Deployer:
+    """The systems a container strategy talks to, and where it reports progress."""
+
+    runtime: DockerResource
+    lb: NginxResource
+    probe: HttpProbeResource
+    log: dg.DagsterLogManager
 
 
 @dataclass(frozen=True)
@@ -24,7 +38,21 @@ class Deployment:
 def live_facts(
     color: str, version: str, image: str, commit: str, container: str, replaced: UpstreamState
 ) -> dict[str, str]:
-    """The upstream header after a switch: what is live now, and what it replaced."""
+    """The upstream header after a switch: what is live now, and what it replaced.
+
+    Re-running a release of the version that is already live (after a crash
+    mid-switch, say) keeps the rollback target it had instead of pointing at itself.
+    """
+    if replaced.get("version") == version:
+        previous = replaced.get("previous")
+        return {
+            **replaced.facts,
+            "active": color,
+            "image": image,
+            "commit": commit,
+            "container": container,
+            "previous": previous if previous != color else "none",
+        }
     return {
         "active": color,
         "version": version,

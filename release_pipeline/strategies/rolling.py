@@ -11,15 +11,12 @@ file is written back byte for byte.
 import time
 from dataclasses import dataclass, field
 
-import dagster as dg
-
 from release_pipeline.catalog import Rolling, Service
 from release_pipeline.errors import DeploymentFailed
-from release_pipeline.resources.docker_engine import DockerResource, RunningContainer
-from release_pipeline.resources.http_probe import HttpProbeResource
-from release_pipeline.resources.nginx import Backend, NginxResource, UpstreamState
+from release_pipeline.resources.docker_engine import RunningContainer
+from release_pipeline.resources.nginx import Backend, UpstreamState
 from release_pipeline.strategies.checks import run_smoke_checks, wait_until_healthy
-from release_pipeline.strategies.deployment import Deployment, live_facts
+from release_pipeline.strategies.deployment import Deployer, Deployment, live_facts
 
 
 @dataclass(frozen=True)
@@ -30,14 +27,7 @@ class RollingRelease:
     commit: str
     env: dict[str, str] = field(repr=False)
     params: Rolling
-
-
-@dataclass(frozen=True)
-class Deployer:
-    runtime: DockerResource
-    lb: NginxResource
-    probe: HttpProbeResource
-    log: dg.DagsterLogManager
+    rollback_of: str | None = None  # the version a rollback replaces
 
 
 class InstanceUnhealthy(Exception):
@@ -72,9 +62,12 @@ def deploy(deployer: Deployer, release: RollingRelease) -> Deployment:
             f" Every instance was restored to version {before.get('version') or 'none'}."
         )
 
+    replaced = UpstreamState({}) if release.rollback_of else before
     facts = live_facts(
-        "rolling", release.version, release.image, release.commit, f"{len(instances)}", before
+        "rolling", release.version, release.image, release.commit, f"{len(instances)}", replaced
     )
+    if release.rollback_of:
+        facts["rolled_back_from"] = release.rollback_of
     deployer.lb.apply(name, backends(serving), facts)
     elapsed = time.monotonic() - started
     return Deployment(

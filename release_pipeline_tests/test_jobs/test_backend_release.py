@@ -84,7 +84,7 @@ def test_first_release_goes_live_with_assets_and_slack(sandbox_env, first_releas
     assert image["digest"] == registry_digest(sandbox_env, "latest")
     assert image["scan"] == "not scanned"
     assert deployment["active"] == color and deployment["version"] == "1.0.0"
-    assert any("backend 1.0.0 is live" in m["text"] for m in slack_messages(sandbox_env))
+    assert any("backend released 1.0.0" in m["text"] for m in slack_messages(sandbox_env))
 
 
 def test_second_release_switches_color_without_a_failed_request(sandbox_env, first_release):
@@ -152,6 +152,32 @@ def test_rollback_while_the_old_color_is_warm_flips_traffic_back(sandbox_env, tm
             dg.RunsFilter(job_name="backend_release", tags={"jenkins/build": "3"})
         )
     assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]
+
+
+def test_a_second_rollback_is_refused_and_keeps_the_live_version(sandbox_env):
+    live = live_health(sandbox_env)
+
+    result = run_job("backend_rollback", rollback_config())
+
+    assert [e.step_key for e in result.get_step_failure_events()] == ["rollback_blue_green"]
+    assert "already rolled back" in failure_message(result)
+    assert live_health(sandbox_env)["version"] == live["version"]
+
+
+def test_a_secret_echoed_by_the_service_is_redacted_everywhere(sandbox_env, first_release):
+    secret = sandbox_env["DATABASE_URL"]
+    branch = commit_to_branch(
+        sandbox_env,
+        "echoes-secret",
+        {"apps/backend/config/runtime.env": 'HEALTH_STATUS="db-down:$DATABASE_URL"\n'},
+    )
+
+    result = run_job("backend_release", release_config("8.0.0", git_ref=branch))
+
+    assert not result.success
+    assert "db-down:***" in failure_message(result)
+    assert secret not in "\n".join(str(event) for event in result.all_events)
+    assert secret not in json.dumps(slack_messages(sandbox_env))
 
 
 def _wait_for_live_version(env, version, process, timeout=180):
@@ -222,7 +248,7 @@ def test_a_wrong_registry_password_fails_at_push_and_leaks_nowhere(
     assert wrong not in json.dumps(slack_messages(sandbox_env))
 
 
-@pytest.mark.parametrize("version", ["../1", "-1", "1 2", "x" * 129])
+@pytest.mark.parametrize("version", ["../1", "-1", "1 2", "x" * 129, "none"])
 def test_a_bad_version_fails_before_anything_is_built(sandbox_env, version):
     result = run_job("backend_release", release_config(version))
 

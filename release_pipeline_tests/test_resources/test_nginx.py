@@ -54,3 +54,22 @@ def test_applying_the_same_upstream_twice_reloads_once(nginx):
 def test_lb_url_of_an_unbalanced_service_is_a_clear_error(nginx):
     with pytest.raises(LoadBalancerError, match="No load balancer URL for 'database'"):
         nginx.lb_url("database")
+
+
+def test_a_failed_reload_puts_the_upstream_file_back(sandbox_env, tmp_path):
+    # nginx itself, except that the reload signal cannot be delivered.
+    wrapper = tmp_path / "nginx"
+    wrapper.write_text(
+        '#!/bin/sh\ncase "$*" in *reload*) echo "nginx: [error] open() nginx.pid failed" >&2;'
+        f' exit 1;; esac\nexec {sandbox_env["NGINX_BIN"]} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    nginx = NginxResource(**{**nginx_settings(sandbox_env), "nginx_bin": str(wrapper)})
+    upstream = Path(sandbox_env["NGINX_UPSTREAM_DIR"]) / "data_service.conf"
+    before = upstream.read_text()
+
+    with pytest.raises(LoadBalancerError, match="reload failed") as refused:
+        nginx.apply("data_service", [Backend("127.0.0.1:9", weight=7)], {"active": "reload"})
+
+    assert "put back" in str(refused.value)
+    assert upstream.read_text() == before

@@ -9,6 +9,7 @@ from release_pipeline.catalog import default_catalog
 from release_pipeline.errors import DeploymentFailed
 from release_pipeline.secrets import read_secrets
 from release_pipeline.strategies import blue_green
+from release_pipeline.strategies.deployment import Deployer
 from release_pipeline_tests.support import (
     live_health,
     release_config,
@@ -32,11 +33,9 @@ def live_backend(sandbox_env):
     return health
 
 
-def deployer(env) -> blue_green.Deployer:
+def deployer(env) -> Deployer:
     resources = sandbox_resources(env)
-    return blue_green.Deployer(
-        resources["docker_engine"], resources["nginx"], resources["probe"], log
-    )
+    return Deployer(resources["docker_engine"], resources["nginx"], resources["probe"], log)
 
 
 def release_of_live_image(env, deployer, **container_env) -> blue_green.Release:
@@ -88,3 +87,20 @@ def test_scale_down_spares_a_color_that_is_live(sandbox_env, live_backend):
 
     assert blue_green.scale_down(bg, service, live_backend["color"]) is False
     assert live_health(sandbox_env)["version"] == live_backend["version"]
+
+
+def test_a_failure_after_the_switch_sends_traffic_back_and_removes_the_new_color(
+    sandbox_env, live_backend
+):
+    bg = deployer(sandbox_env)
+    preview = blue_green.other_color(live_backend["color"])
+    upstream_before = bg.lb.read_state("backend")
+
+    # Healthy when asked directly, broken behind nginx: the switch cannot be confirmed.
+    with pytest.raises(DeploymentFailed, match="did not take the traffic") as refused:
+        blue_green.deploy(bg, release_of_live_image(sandbox_env, bg, FAIL_BEHIND_PROXY="/health"))
+
+    assert f"went back to {live_backend['color']}" in str(refused.value)
+    assert bg.lb.read_state("backend") == upstream_before
+    assert live_health(sandbox_env)["version"] == live_backend["version"]
+    assert bg.runtime.find(bg.runtime.container_name("backend", preview), 3001) is None

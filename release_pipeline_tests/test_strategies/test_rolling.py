@@ -10,6 +10,7 @@ from release_pipeline.errors import DeploymentFailed
 from release_pipeline.resources.docker_engine import DockerResource
 from release_pipeline.secrets import read_secrets
 from release_pipeline.strategies import rolling
+from release_pipeline.strategies.deployment import Deployer
 from release_pipeline_tests.support import (
     Traffic,
     failure_message,
@@ -44,9 +45,9 @@ def live_data_service(sandbox_env):
     return deployer.lb.read_state("data_service")
 
 
-def make_deployer(env, runtime: DockerResource | None = None) -> rolling.Deployer:
+def make_deployer(env, runtime: DockerResource | None = None) -> Deployer:
     resources = sandbox_resources(env)
-    return rolling.Deployer(
+    return Deployer(
         runtime or resources["docker_engine"], resources["nginx"], resources["probe"], log
     )
 
