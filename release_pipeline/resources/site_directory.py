@@ -14,6 +14,7 @@ from pathlib import Path
 from release_pipeline.errors import PublishError
 
 PLACEHOLDER = "none"
+ASSETS = "assets"
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,25 @@ class DirectorySite:
         staging = target.with_name(f".{deployment_id}.partial")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(build_dir, staging)
+        self._carry_over_assets(site, staging)
         os.replace(staging, target)
         return deployment_id
+
+    def _carry_over_assets(self, site: str, staging: Path) -> None:
+        """Keeps the live build's assets reachable from the new deployment.
+
+        A page loaded just before the switch still asks for its own (hashed)
+        assets afterwards; without them it would get 404s for one generation.
+        """
+        live = self.live(site)
+        old_assets = self._deployments(site) / live / ASSETS if live else None
+        if old_assets is None or not old_assets.is_dir():
+            return
+        for old in old_assets.rglob("*"):
+            new = staging / ASSETS / old.relative_to(old_assets)
+            if old.is_file() and not new.exists():
+                new.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(old, new)
 
     def activate(self, site: str, deployment_id: str) -> None:
         """Points production at a deployment, atomically."""
