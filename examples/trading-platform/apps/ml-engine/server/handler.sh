@@ -12,6 +12,28 @@ RANGE_HIGH=phase2/range_predictor/15m/model_high.json
 RANGE_LOW=phase2/range_predictor/15m/model_low.json
 MAX_HORIZON=288
 
+# The prediction counters are tallies: one byte appended per event, counted
+# with wc. nc runs handlers concurrently, and a read-increment-rename counter
+# can lose a count or even go down, which Prometheus reads as a counter reset
+# (a spike in rate()). An append of one byte is atomic, so tallies are exact.
+tally() {
+    printf . >>"$STATE_DIR/tally_$1"
+}
+
+tally_get() {
+    if [ -f "$STATE_DIR/tally_$1" ]; then
+        echo $(($(wc -c <"$STATE_DIR/tally_$1")))
+    else
+        echo 0
+    fi
+}
+
+# models_version: the "version" of the high range model, as /health reports it.
+models_version() {
+    sed -n 's/^[[:space:]]*"version"[[:space:]]*:[[:space:]]*"\([0-9A-Za-z.+-]*\)".*/\1/p' \
+        "$MODEL_PATH/$RANGE_HIGH" 2>/dev/null | head -n 1
+}
+
 # json_field NAME PATTERN: the value of "NAME": in the request body, if it
 # matches PATTERN (a sed bracket expression, which also keeps awk safe).
 json_field() {
@@ -54,8 +76,9 @@ predictions() {
         respond_json 401 '{"error":"missing or wrong X-API-Key"}'
         return
     fi
+    tally ml_prediction_requests_total
     if percent_hit "$ML_ERROR_RATE"; then
-        counter_inc ml_prediction_errors_total
+        tally ml_prediction_errors_total
         respond_json 500 '{"error":"model inference failed (ML_ERROR_RATE)"}'
         return
     fi
@@ -86,17 +109,20 @@ predictions() {
         respond_json 400 "{\"error\":\"no model for symbol $_symbol\"}"
         return
     fi
-    counter_inc ml_predictions_total
+    tally ml_predictions_total
     respond_json 200 "{\"symbol\":\"$_symbol\",\"horizon\":$_horizon,$_range,\"version\":\"$APP_VERSION\"}"
 }
 
 metrics() {
+    echo '# HELP ml_prediction_requests_total Authorised prediction requests, whatever the outcome.'
+    echo '# TYPE ml_prediction_requests_total counter'
+    echo "ml_prediction_requests_total $(tally_get ml_prediction_requests_total)"
     echo '# HELP ml_predictions_total Predictions served.'
     echo '# TYPE ml_predictions_total counter'
-    echo "ml_predictions_total $(counter_get ml_predictions_total)"
-    echo '# HELP ml_prediction_errors_total Predictions that failed.'
+    echo "ml_predictions_total $(tally_get ml_predictions_total)"
+    echo '# HELP ml_prediction_errors_total Predictions that failed in the model (answered 500).'
     echo '# TYPE ml_prediction_errors_total counter'
-    echo "ml_prediction_errors_total $(counter_get ml_prediction_errors_total)"
+    echo "ml_prediction_errors_total $(tally_get ml_prediction_errors_total)"
     metrics_http_requests
     metrics_app_info
 }
@@ -109,7 +135,7 @@ route() {
         "GET /health")
             health_state
             _models=$(find "$MODEL_PATH" -type f -name '*.json' 2>/dev/null | wc -l)
-            respond_json "$HEALTH_CODE" "{\"status\":\"$HEALTH\",\"gpu\":false,\"models_loaded\":$((_models)),\"version\":\"$APP_VERSION\",\"track\":\"$APP_COLOR\"}"
+            respond_json "$HEALTH_CODE" "{\"status\":\"$HEALTH\",\"gpu\":false,\"models_loaded\":$((_models)),\"models_version\":\"$(models_version)\",\"version\":\"$APP_VERSION\",\"track\":\"$APP_COLOR\"}"
             ;;
         *" /predictions")
             predictions

@@ -8,7 +8,11 @@ MODELS = load_models()
 
 
 def test_btc_range_for_18_candles():
-    result = predict_range("BTCUSDT", 18, MODELS["high"], MODELS["low"])
+    # Fixed parameters, not the shipped files: retraining changes those.
+    prices = {"BTCUSDT": 64250.5}
+    high = {"intercept": 0.0011, "horizon_coef": 0.00012, "reference_prices": prices}
+    low = {"intercept": 0.0013, "horizon_coef": 0.00011, "reference_prices": prices}
+    result = predict_range("BTCUSDT", 18, high, low)
     # 64250.5 * (1 + 0.0011 + 0.00012 * 18) and 64250.5 * (1 - (0.0013 + 0.00011 * 18))
     assert result == {"symbol": "BTCUSDT", "horizon": 18, "high": 64459.9566, "low": 64039.7584}
 
