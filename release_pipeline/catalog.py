@@ -6,19 +6,29 @@ field, so a typo never turns into a half-configured job.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from release_pipeline.errors import CatalogError
+from release_pipeline.errors import CatalogError, ReleaseInputError
+from release_pipeline.promql import Condition, check_query_template
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+QUALIFIED_NAME = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
 
 
 class _Model(BaseModel):
@@ -69,15 +79,83 @@ class BlueGreen(_Model):
     scale_down_delay_seconds: float = Field(default=30, ge=0)
 
 
+class ImageTest(_Model):
+    """A command run inside a container of the freshly built image; exit 0 passes."""
+
+    command: list[str] = Field(min_length=1)
+    timeout_seconds: int = Field(default=120, gt=0)
+
+
+class MinRequests(_Model):
+    """Below ``threshold`` requests (``query``'s result) a measurement is not evidence."""
+
+    query: str
+    threshold: float = Field(gt=0)
+
+    _query_is_scoped = field_validator("query")(check_query_template)
+
+
+class AnalysisMetric(_Model):
+    """One Prometheus metric that judges a canary (see release_pipeline.analysis)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    query: str
+    success_condition: str
+    interval_seconds: float = Field(default=60, gt=0)
+    count: int | None = Field(default=None, gt=0)
+    duration_seconds: float | None = Field(default=None, gt=0)
+    failure_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0)
+    inconclusive_limit: int = Field(default=0, ge=0)
+    no_data: Literal["inconclusive", "failed"] = "inconclusive"
+    min_requests: MinRequests | None = None
+
+    _query_is_scoped = field_validator("query")(check_query_template)
+
+    @field_validator("success_condition")
+    @classmethod
+    def _condition_parses(cls, text: str) -> str:
+        Condition.parse(text)
+        return text
+
+    @model_validator(mode="after")
+    def _count_or_duration(self) -> AnalysisMetric:
+        if (self.count is None) == (self.duration_seconds is None):
+            raise ValueError("set exactly one of count and duration_seconds")
+        return self
+
+    @property
+    def measurement_count(self) -> int:
+        if self.count is not None:
+            return self.count
+        return max(1, math.ceil(self.duration_seconds / self.interval_seconds))
+
+
 class Canary(_Model):
     kind: Literal["canary"]
     steps: list[Annotated[int, Field(gt=0, le=100)]] = [10, 100]
+    analysis: list[AnalysisMetric] = Field(min_length=1)
+    health_retries: int = Field(default=30, gt=0)
+    health_interval_seconds: float = Field(default=2, ge=0)
+    scale_down_delay_seconds: float = Field(default=30, ge=0)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_increase(cls, steps: list[int]) -> list[int]:
+        if steps != sorted(set(steps)):
+            raise ValueError(f"canary weights must strictly increase, got {steps}")
+        return steps
 
 
 class Rolling(_Model):
     kind: Literal["rolling"]
     instances: int = Field(default=3, gt=0)
     max_unavailable: int = Field(default=1, gt=0)
+    drain_seconds: float = Field(default=5, ge=0)
+    health_retries: int = Field(default=30, gt=0)
+    health_interval_seconds: float = Field(default=2, ge=0)
+    verify_timeout_seconds: float = Field(default=60, gt=0)
+    verify_interval_seconds: float = Field(default=2, gt=0)
 
 
 class StaticSite(_Model):
@@ -85,15 +163,19 @@ class StaticSite(_Model):
     project: str
     branch: str = "production"
     output_dir: str = "dist"
+    keep_deployments: int = Field(default=10, ge=2)
 
 
 class Migrations(_Model):
+    """Numbered SQL files applied behind a backup and an approval; names are schema.name."""
+
     kind: Literal["migrations"]
     migrations_dir: str = "migrations"
     backup_bucket: str
     backup_prefix: str = "db/"
     approval_ttl_hours: float = Field(default=4, gt=0)
-    expected_tables: list[str] = []
+    expected_tables: list[Annotated[str, Field(pattern=QUALIFIED_NAME)]] = []
+    expected_functions: list[Annotated[str, Field(pattern=QUALIFIED_NAME)]] = []
     smoke_queries: list[str] = []
 
 
@@ -103,7 +185,19 @@ Strategy = Annotated[
 AlertRoute = Literal["slack", "pagerduty", "email"]
 
 
+class Training(_Model):
+    """How a service's models are retrained, and where the model files are kept."""
+
+    command: str = Field(min_length=1)
+    timeout_seconds: int = Field(default=3600, gt=0)
+    model_dir: str = "models"
+    model_files: list[str] = Field(min_length=1)
+    bucket: str
+    prefix: str = ""
+
+
 class Schedule(_Model):
+    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     jenkins_spec: str
     timezone: str
     job: Literal["release", "retrain"] = "release"
@@ -119,13 +213,16 @@ class Service(_Model):
     stages: list[Stage] = []
     integration_test: IntegrationTest | None = None
     image: Image | None = None
+    image_test: ImageTest | None = None
     strategy: Strategy
     health: HttpCheck | None = None
     smoke: list[HttpCheck] = []
     env: dict[str, str] = {}
     secrets: list[str] = []
+    build_secrets: list[str] = []
     alerts: dict[str, AlertRoute | list[AlertRoute]] = {}
     schedule: Schedule | None = None
+    training: Training | None = None
 
     @field_validator("secrets")
     @classmethod
@@ -133,6 +230,24 @@ class Service(_Model):
         bad = [name for name in names if not ENV_NAME.match(name)]
         if bad:
             raise ValueError(f"secret names must look like ENV_NAMES, got {bad}")
+        return names
+
+    def strategy_with(self, overrides: dict[str, Any]) -> Any:
+        """The strategy with a run's overrides, validated like the catalog itself."""
+        values = {**self.strategy.model_dump(), **overrides}
+        try:
+            return type(self.strategy).model_validate(values)
+        except ValidationError as exc:
+            raise ReleaseInputError(
+                f"{self.name}: run config overrides are invalid: {_describe(exc)}"
+            ) from None
+
+    @field_validator("build_secrets")
+    @classmethod
+    def _build_secrets_are_declared(cls, names: list[str], info) -> list[str]:
+        undeclared = [name for name in names if name not in info.data.get("secrets", [])]
+        if undeclared:
+            raise ValueError(f"build secrets must also be listed in secrets: {undeclared}")
         return names
 
 

@@ -5,19 +5,25 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from release_pipeline.assets import asset_specs
 from release_pipeline.catalog import default_catalog
-from release_pipeline.jobs import release_jobs, released_services
+from release_pipeline.jobs import release_jobs, released_services, retrain_jobs
+from release_pipeline.migrations.definitions import migration_definitions
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
 from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
+from release_pipeline.resources.prometheus import PrometheusResource
 from release_pipeline.resources.registry import RegistryResource
 from release_pipeline.resources.shell import ShellResource
 from release_pipeline.resources.slack import SlackResource
+from release_pipeline.resources.static_hosting import StaticHostingResource
 from release_pipeline.resources.trivy import TrivyResource
+from release_pipeline.schedules import catalog_schedules
+from release_pipeline.sensors import catalog_sensors
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
@@ -49,6 +55,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             lb_urls=dg.EnvVar("LB_URLS"),
         ),
         "probe": HttpProbeResource(),
+        "prometheus": PrometheusResource(url=dg.EnvVar("PROMETHEUS_URL")),
+        # Credentials and region come from boto3's usual environment variables.
+        "s3": S3Resource(endpoint_url=dg.EnvVar("S3_ENDPOINT_URL")),
+        "static_hosting": StaticHostingResource(
+            cloudflare_api_token=dg.EnvVar("CLOUDFLARE_API_TOKEN")
+        ),
         "slack": SlackResource(
             token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=dg.EnvVar("SLACK_API_URL")
         ),
@@ -64,12 +76,16 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 def build_definitions() -> dg.Definitions:
     catalog = default_catalog()
+    jobs = release_jobs(catalog) + retrain_jobs(catalog)
     services = [service.name for service in released_services(catalog)]
-    return dg.Definitions(
-        jobs=release_jobs(catalog),
+    release_definitions = dg.Definitions(
+        jobs=jobs,
+        schedules=catalog_schedules(catalog, jobs),
+        sensors=catalog_sensors(catalog, jobs),
         assets=asset_specs(catalog, services),
         resources=build_resources(),
     )
+    return dg.Definitions.merge(release_definitions, migration_definitions(catalog))
 
 
 defs = build_definitions()

@@ -16,8 +16,8 @@ wrong and what to do about it. The tree is small on purpose::
                                       canary analysis records it as an Error measurement)
     +-- PublishError                  a static site could not be published or activated
     +-- BackupError                   pg_dump, the upload to S3, its read-back or pg_restore failed
-    +-- MigrationError                a migration file failed or changed after it was applied, or
-                                      the migrated schema failed its check
+    +-- MigrationError                the target database refused a connection or a migration
+                                      file, an applied file changed, or the schema check failed
     +-- ApprovalRefused               a legitimate negative verdict: no current, unexpired approval
                                       by someone other than the requester covers this plan
     +-- DeploymentFailed              a legitimate negative verdict: the new version was not
@@ -75,11 +75,11 @@ class BackupError(ReleaseError):
 
 
 class MigrationError(ReleaseError):
-    """A migration failed, the ledger disagrees with the files, or the schema check failed."""
+    """The target database or a migration failed, or the ledger disagrees with the files."""
 
 
 class ApprovalRefused(ReleaseError):
-    """Nothing was applied or restored: the approval is missing, stale, expired or the requester's."""
+    """Nothing was applied or restored: no current, unexpired approval by another person."""
 
 
 class DeploymentFailed(ReleaseError):

@@ -12,14 +12,19 @@ from release_pipeline.steps.build import (
     run_stages,
     scan_image,
 )
+from release_pipeline.steps.canary import deploy_canary, rollback_canary
 from release_pipeline.steps.context import SERVICE_TAG
 from release_pipeline.steps.deploy import (
     deploy_blue_green,
     rollback_blue_green,
     scale_down_previous,
 )
+from release_pipeline.steps.image_test import test_image
 from release_pipeline.steps.integration import integration_test
+from release_pipeline.steps.models import fetch_models, store_models, train_models
 from release_pipeline.steps.notify import ROLLBACK_TAG, announce_release, slack_on_failure
+from release_pipeline.steps.rolling import deploy_rolling, rollback_rolling
+from release_pipeline.steps.static_site import publish_site, rollback_site
 
 
 @dg.graph(description="Checkout, stages, build, integration test, scan, push, blue/green.")
@@ -38,10 +43,52 @@ def blue_green_rollback():
     scale_down_previous(deployment)
 
 
+@dg.graph(description="Checkout, stages, build, integration test, scan, push, rolling update.")
+def rolling_release():
+    source = run_stages(checkout())
+    image = push_image(scan_image(integration_test(build_image(source))))
+    announce_release(deploy_rolling(image))
+
+
+@dg.graph(description="Every instance back to the image that served before, one at a time.")
+def rolling_rollback():
+    announce_release(rollback_rolling())
+
+
+@dg.graph(description="Checkout, stages (which build the site), publish, switch production.")
+def static_site_release():
+    announce_release(publish_site(run_stages(checkout())))
+
+
+@dg.graph(description="Production pointer back to the deployment before the live one.")
+def static_site_rollback():
+    announce_release(rollback_site())
+
+
+@dg.graph(description="Checkout, models, stages, build, test in the image, scan, push, canary.")
+def canary_release():
+    source = run_stages(fetch_models(checkout()))
+    image = push_image(scan_image(test_image(build_image(source))))
+    announce_release(deploy_canary(image))
+
+
+@dg.graph(description="Stable back to the image that served before, without analysis.")
+def canary_rollback():
+    announce_release(rollback_canary())
+
+
+@dg.graph(description="Checkout, train, the service's stages on the new models, store in S3.")
+def retrain():
+    store_models(run_stages(train_models(checkout())))
+
+
 # The release and rollback graph of each strategy. A catalog service whose
 # strategy is not here yet is declared but gets no jobs.
 RELEASE_GRAPHS: dict[str, tuple[dg.GraphDefinition, dg.GraphDefinition]] = {
     "blue_green": (blue_green_release, blue_green_rollback),
+    "rolling": (rolling_release, rolling_rollback),
+    "static_site": (static_site_release, static_site_rollback),
+    "canary": (canary_release, canary_rollback),
 }
 
 
@@ -72,3 +119,18 @@ def release_jobs(catalog: Catalog) -> list[dg.JobDefinition]:
             )
         )
     return jobs
+
+
+def retrain_jobs(catalog: Catalog) -> list[dg.JobDefinition]:
+    """``<service>_retrain`` for every released service that declares its training."""
+    return [
+        retrain.to_job(
+            name=f"{service.name}_retrain",
+            description=f"Retrain the {service.name} models and store them in S3.",
+            tags={SERVICE_TAG: service.name},
+            hooks={slack_on_failure},
+            executor_def=dg.in_process_executor,
+        )
+        for service in released_services(catalog)
+        if service.training is not None
+    ]

@@ -97,6 +97,8 @@ class Traffic:
 
     url: str
     label: str = ""
+    json: dict | None = None  # a POST with this body instead of a GET
+    headers: dict[str, str] = field(default_factory=dict)
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -122,7 +124,11 @@ class Traffic:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 self.sent += 1
                 try:
-                    status = client.get(self.url).status_code
+                    method = "POST" if self.json is not None else "GET"
+                    response = client.request(
+                        method, self.url, json=self.json, headers=self.headers
+                    )
+                    status = response.status_code
                 except httpx.HTTPError as exc:
                     status = f"{type(exc).__name__}"
                 if status != 200:

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import envfile
 from ._common import REPO_ROOT, SandboxError
@@ -32,6 +33,9 @@ def _endpoints(env: dict[str, str]) -> list[tuple[str, str]]:
     rows += [
         ("nginx upstreams", env["NGINX_UPSTREAM_DIR"]),
         ("slack api", env["SLACK_API_URL"]),
+        ("target db", _without_password(env.get("DATABASE_URL", ""))),
+        ("pagerduty events", env.get("PAGERDUTY_EVENTS_URL", "")),
+        ("prometheus", env.get("PROMETHEUS_URL", "")),
         ("git (main)", env["RELEASE_GIT_URL"]),
         ("base image", env["RELEASE_BASE_IMAGE"]),
         ("environment", env["RELEASE_ENVIRONMENT"]),
@@ -39,6 +43,11 @@ def _endpoints(env: dict[str, str]) -> list[tuple[str, str]]:
         ("work dir", env["RELEASE_WORK_DIR"]),
     ]
     return rows
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}  (db {parts.path.lstrip('/')}, user {parts.username})"
 
 
 def _table(rows: list[tuple[str, str]]) -> str:

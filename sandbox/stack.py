@@ -10,8 +10,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import base_image, docker_engine, envfile, git_repo, nginx, postgres, registry, s3, slack
-from ._catalog import load_balanced_services, random_secrets
+from . import (
+    base_image,
+    docker_engine,
+    envfile,
+    git_repo,
+    nginx,
+    pagerduty,
+    postgres,
+    prometheus,
+    registry,
+    s3,
+    slack,
+    target_db,
+)
+from ._catalog import load_balanced_services, random_secrets, static_sites
 from ._common import REPO_ROOT, Record, SandboxError, ServerError, alive, log, tail
 from .packages import ensure_packages
 
@@ -25,7 +38,10 @@ ENV_ORDER = (  # docs/contracts.md order; the catalog's secrets follow
     "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB", "RELEASE_GIT_URL", "RELEASE_WORK_DIR",
     "RELEASE_BASE_IMAGE", "RELEASE_ENVIRONMENT",
 )  # fmt: skip
-PROCESS_SERVERS = ("docker", "registry", "postgres", "nginx", "slack receiver", "s3")
+PROCESS_SERVERS = (
+    "docker", "registry", "postgres", "nginx", "slack receiver", "s3", "prometheus",
+    "target db", "pagerduty receiver",
+)  # fmt: skip
 
 Step = Callable[[Record], None]
 
@@ -64,7 +80,8 @@ class Stack:
         if not state:
             return
         servers: dict[str, Record] = state.get("servers", {})
-        stoppers = self._stoppers(state.get("environment", ""))
+        registry_url = state.get("env", {}).get("REGISTRY_URL", "")
+        stoppers = self._stoppers(state.get("environment", ""), registry_url)
         failures = []
         for name in reversed(list(servers)):
             try:
@@ -113,26 +130,41 @@ class Stack:
         def docker_host() -> str:
             return str(self._state["servers"]["docker"]["docker_host"])
 
+        def environment() -> str:
+            return str(self._state["environment"])
+
         return [
             ("docker", lambda rec: docker_engine.start(rec, state_dir)),
             ("base image", lambda rec: base_image.ensure(rec, docker_host())),
             ("registry", lambda rec: registry.start(rec, state_dir)),
             ("postgres", lambda rec: postgres.start(rec, state_dir)),
-            ("nginx", lambda rec: nginx.start(rec, state_dir, load_balanced_services())),
+            (
+                "nginx",
+                lambda rec: nginx.start(rec, state_dir, load_balanced_services(), static_sites()),
+            ),
             ("slack receiver", lambda rec: slack.start(rec, state_dir)),
             ("s3", lambda rec: s3.start(rec, state_dir)),
+            ("target db", lambda rec: target_db.start(rec, state_dir)),
+            ("pagerduty receiver", lambda rec: pagerduty.start(rec, state_dir)),
+            (
+                "prometheus",
+                lambda rec: prometheus.start(rec, state_dir, docker_host(), environment()),
+            ),
             ("git", lambda rec: git_repo.create(rec, state_dir, self.example_dir)),
         ]
 
     @staticmethod
-    def _stoppers(environment: str) -> dict[str, Step]:
+    def _stoppers(environment: str, registry_url: str) -> dict[str, Step]:
         return {
-            "docker": lambda rec: docker_engine.stop(rec, environment),
+            "docker": lambda rec: docker_engine.stop(rec, environment, registry_url),
             "registry": registry.stop,
             "postgres": postgres.stop,
             "nginx": nginx.stop,
             "slack receiver": slack.stop,
             "s3": s3.stop,
+            "target db": target_db.stop,
+            "pagerduty receiver": pagerduty.stop,
+            "prometheus": prometheus.stop,
         }
 
     def _start_one(self, name: str, step: Step) -> None:
@@ -172,7 +204,9 @@ class Stack:
         env["RELEASE_WORK_DIR"] = str(work_dir)
         env["RELEASE_ENVIRONMENT"] = self._state["environment"]
         ordered = {key: env.pop(key) for key in ENV_ORDER}
-        return {**ordered, **env, **random_secrets()}
+        # A secret that a sandbox server provides (DATABASE_URL) keeps the real value.
+        randoms = {name: value for name, value in random_secrets().items() if name not in env}
+        return {**ordered, **env, **randoms}
 
     def _dagster_home(self) -> Path:
         home = self.state_dir / "dagster_home"
