@@ -14,6 +14,8 @@ Everything comes from the build's environment:
   example to shorten the scale-down delay on a staging host.
 
 The tags name the build (``jenkins/build``) and, when Jenkins sets it, its URL.
+The build parameters ``RELEASE_FORCE`` and ``RELEASE_EMERGENCY`` (``true`` or
+``false``) become the guards' ``release/force`` and ``release/emergency`` tags.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ def run_tags(env: dict[str, str]) -> dict[str, str]:
     tags = {"jenkins/build": _required(env, "BUILD_NUMBER")}
     if env.get("BUILD_URL"):
         tags["jenkins/url"] = env["BUILD_URL"]
+    # Build parameters for the release guards (README "Guards"): "true" or unset.
+    for variable, tag in (
+        ("RELEASE_FORCE", "release/force"),
+        ("RELEASE_EMERGENCY", "release/emergency"),
+    ):
+        value = env.get(variable, "").strip().lower()
+        if value in ("", "false"):
+            continue
+        if value != "true":
+            raise SystemExit(f"{variable} must be true or false, got {env[variable]!r}.")
+        tags[tag] = "true"
     return tags
 
 

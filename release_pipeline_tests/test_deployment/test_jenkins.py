@@ -5,6 +5,7 @@ the agent) or jenkins/submit.sh (through the webserver and its run queue). The t
 those lines out of the Jenkinsfiles and run them with bash against the sandbox.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -27,6 +28,7 @@ INSTANCE_SECRETS = {"DAGSTER_PG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCE
 FAST_RELEASE = """
 ops:
   deploy_blue_green: {config: {health_retries: 10, health_interval_seconds: 0.5}}
+  verify_release: {config: {bake_seconds: 1, interval_seconds: 0.5, scrape_wait_seconds: 0}}
   scale_down_previous: {config: {scale_down_delay_seconds: 0}}
 """
 STAGE_TIMEOUT_SECONDS = 300
@@ -193,3 +195,26 @@ def env_var_names(value) -> set[str]:
         fields = value._get_non_default_public_field_values().values()
         return set().union(*(env_var_names(field) for field in fields))
     return set()
+
+
+def _tags(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(REPO / ".venv/bin/python"), str(JENKINS / "run_config.py"), "tags"],
+        env={"PATH": os.environ["PATH"], "BUILD_NUMBER": "42", **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_guard_parameters_become_the_guard_tags():
+    assert json.loads(_tags({"RELEASE_FORCE": "false", "RELEASE_EMERGENCY": ""}).stdout) == {
+        "jenkins/build": "42"
+    }
+    both = json.loads(_tags({"RELEASE_FORCE": "true", "RELEASE_EMERGENCY": "TRUE"}).stdout)
+    assert both["release/force"] == "true" and both["release/emergency"] == "true"
+    wrong = _tags({"RELEASE_EMERGENCY": "yes"})
+    assert wrong.returncode != 0 and "RELEASE_EMERGENCY must be true or false" in wrong.stderr
+    for jenkinsfile in JENKINS.glob("*/Jenkinsfile*"):
+        if jenkinsfile.parent.name != "database":
+            text = jenkinsfile.read_text()
+            assert "name: 'RELEASE_FORCE'" in text and "name: 'RELEASE_EMERGENCY'" in text
