@@ -57,6 +57,8 @@ HEALTHY_SOURCE = f'timestamp of the run\'s log entry "{HEALTHY_MESSAGE}"'
 HEALTH_RETRIES = 10
 HEALTH_INTERVAL_SECONDS = 0.5
 SCALE_DOWN_DELAY_SECONDS = 0  # the script stops the old color at once too
+# The post-deploy bake, kept short: it runs after the switch, outside what is measured.
+FAST_VERIFY = {"bake_seconds": 1, "interval_seconds": 0.5, "scrape_wait_seconds": 0}
 
 DEFAULT_RELEASES = 3
 REQUEST_TIMEOUT_SECONDS = 2.0
@@ -165,6 +167,7 @@ def release_config(version: str) -> dict:
         "ops": {
             "checkout": {"config": {"git_ref": "main", "version": version}},
             "deploy_blue_green": {"config": health},
+            "verify_release": {"config": FAST_VERIFY},
             "scale_down_previous": {
                 "config": {"scale_down_delay_seconds": SCALE_DOWN_DELAY_SECONDS}
             },

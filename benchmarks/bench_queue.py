@@ -46,10 +46,10 @@ FIRST_STEP = "checkout"
 RUN_TAG = "bench/id"
 DEFAULT_RELEASES = 3
 RELEASE_TIMEOUT_SECONDS = 600
-# The phases of a queued launch, in the order the event log records them.
+# The phases of a queued launch, in the order the event log records them. The daemon records
+# no RUN_DEQUEUED in this Dagster version: RUN_STARTING is the moment it took the run.
 QUEUE_PHASES = (
     ("enqueued", dg.DagsterEventType.RUN_ENQUEUED),
-    ("dequeued", dg.DagsterEventType.RUN_DEQUEUED),
     ("starting", dg.DagsterEventType.RUN_STARTING),
     ("started", dg.DagsterEventType.RUN_START),
 )

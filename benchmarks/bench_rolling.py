@@ -52,6 +52,8 @@ ENV_LABEL = "release_pipeline.environment"
 VERSION_LABEL = "release_pipeline.version"
 COLOR_LABEL = "release_pipeline.color"
 
+# The post-deploy bake, kept short: it runs after the last instance, outside the load window.
+FAST_VERIFY = {"bake_seconds": 1, "interval_seconds": 0.5, "scrape_wait_seconds": 0}
 DEFAULT_RELEASES = 3
 DEFAULT_WORKERS = 8
 REQUEST_TIMEOUT_SECONDS = 2.0
@@ -251,6 +253,7 @@ def release_config(version: str, drain_seconds: float | None) -> dict:
         "ops": {
             "checkout": {"config": {"git_ref": "main", "version": version}},
             "deploy_rolling": {"config": deploy},
+            "verify_release": {"config": FAST_VERIFY},
         }
     }
 
