@@ -33,7 +33,7 @@ from release_pipeline.promql import Condition, render_query
 from release_pipeline.resources.prometheus import PrometheusResource
 
 if TYPE_CHECKING:
-    from release_pipeline.catalog import AnalysisMetric
+    from release_pipeline.catalog import AnalysisMetric, VerificationCheck
 
 # Every target carries the service, track and version of its container.
 SCRAPED = 'up{service="{{service}}",track="{{track}}",version="{{version}}"}'
@@ -83,7 +83,9 @@ class Measurement:
 
 
 def measure(
-    prometheus: PrometheusResource, metric: AnalysisMetric, labels: dict[str, str]
+    prometheus: PrometheusResource,
+    metric: AnalysisMetric | VerificationCheck,
+    labels: dict[str, str],
 ) -> Measurement:
     """Takes one measurement of ``metric`` for the series selected by ``labels``."""
     query = render_query(metric.query, labels)
@@ -184,14 +186,17 @@ class Overrides:
 
 
 def wait_until_scraped(
-    prometheus: PrometheusResource, labels: dict[str, str], timeout: float
+    prometheus: PrometheusResource,
+    labels: dict[str, str],
+    timeout: float,
+    template: str = SCRAPED,
 ) -> bool:
-    """Waits until Prometheus scrapes the target with ``labels``; False after ``timeout``.
+    """Waits until Prometheus scrapes a target ``template`` selects; False after ``timeout``.
 
     Discovery of a new container takes Prometheus several seconds. Analysing
     before would read that quiet period as missing data, not as the canary's.
     """
-    query = render_query(SCRAPED, labels)
+    query = render_query(template, labels)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -7,6 +7,7 @@ field, so a typo never turns into a half-configured job.
 from __future__ import annotations
 
 import math
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -23,9 +24,17 @@ from pydantic import (
 )
 
 from release_pipeline.errors import CatalogError, ReleaseInputError
-from release_pipeline.promql import Condition, check_query_template
+from release_pipeline.freeze import FreezeWindow
+from release_pipeline.promql import (
+    Condition,
+    check_query_template,
+    check_verification_query,
+)
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+# Points the code location at another catalog file (an absolute path); unset or empty means
+# the packaged one.
+CATALOG_ENV = "RELEASE_CATALOG"
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 QUALIFIED_NAME = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
@@ -185,6 +194,79 @@ Strategy = Annotated[
 AlertRoute = Literal["slack", "pagerduty", "email"]
 
 
+class Limits(_Model):
+    """What one container of the service may use; memory and CPU checks are shares of it."""
+
+    memory_mb: int = Field(gt=0)
+    cpus: float = Field(gt=0)
+
+
+class VerificationCheck(_Model):
+    """One post-deploy threshold: a PromQL number, the condition it must meet, who hears.
+
+    Measured like a canary metric (release_pipeline.analysis), with no data
+    always Inconclusive: it is reported as not measured, never as a pass.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    query: str
+    success_condition: str
+    alert: AlertRoute | list[AlertRoute]
+    # "shared": the query measures a system the release uses, not the release itself.
+    scope: Literal["release", "shared"] = "release"
+    failure_limit: int = Field(default=0, ge=0)
+    min_requests: MinRequests | None = None
+
+    @field_validator("success_condition")
+    @classmethod
+    def _condition_parses(cls, text: str) -> str:
+        Condition.parse(text)
+        return text
+
+    @model_validator(mode="after")
+    def _queries_select_the_release(self) -> VerificationCheck:
+        check_verification_query(self.query, shared=self.scope == "shared")
+        if self.min_requests is not None:
+            check_verification_query(self.min_requests.query)
+        return self
+
+    @property
+    def routes(self) -> list[str]:
+        return [self.alert] if isinstance(self.alert, str) else list(self.alert)
+
+    @property
+    def no_data(self) -> str:
+        return "inconclusive"
+
+
+class Verification(_Model):
+    """The bake after a deploy: every check measured each interval for the whole window."""
+
+    bake_seconds: float = Field(default=300, gt=0)
+    interval_seconds: float = Field(default=30, gt=0)
+    # How long to wait for Prometheus to scrape the new containers before the bake starts.
+    scrape_wait_seconds: float = Field(default=60, ge=0)
+    checks: list[VerificationCheck] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _interval_fits_the_bake(self) -> Verification:
+        if self.interval_seconds > self.bake_seconds:
+            raise ValueError(
+                f"interval_seconds ({self.interval_seconds:g}) is longer than bake_seconds"
+                f" ({self.bake_seconds:g}): the bake would end before its first measurement"
+            )
+        return self
+
+    @field_validator("checks")
+    @classmethod
+    def _names_are_unique(cls, checks: list[VerificationCheck]) -> list[VerificationCheck]:
+        names = [check.name for check in checks]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"check names must be unique, repeated: {repeated}")
+        return checks
+
+
 class Training(_Model):
     """How a service's models are retrained, and where the model files are kept."""
 
@@ -223,6 +305,10 @@ class Service(_Model):
     alerts: dict[str, AlertRoute | list[AlertRoute]] = {}
     schedule: Schedule | None = None
     training: Training | None = None
+    limits: Limits | None = None
+    verification: Verification | None = None
+    # Added to the platform's windows: this service's production changes also wait in these.
+    freeze_windows: list[FreezeWindow] = []
 
     @field_validator("secrets")
     @classmethod
@@ -231,6 +317,10 @@ class Service(_Model):
         if bad:
             raise ValueError(f"secret names must look like ENV_NAMES, got {bad}")
         return names
+
+    def container_limits(self) -> dict[str, float]:
+        """``memory_mb`` and ``cpus`` for the container runtime; empty when unlimited."""
+        return self.limits.model_dump() if self.limits else {}
 
     def strategy_with(self, overrides: dict[str, Any]) -> Any:
         """The strategy with a run's overrides, validated like the catalog itself."""
@@ -254,6 +344,8 @@ class Service(_Model):
 class Platform(_Model):
     repository: str
     slack_channel: str = "#deployments"
+    # Production changes of every service wait outside these (see release_pipeline.guards).
+    freeze_windows: list[FreezeWindow] = []
 
 
 class Catalog(_Model):
@@ -292,7 +384,28 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
 
 @cache
 def default_catalog() -> Catalog:
-    return load_catalog()
+    """The catalog the code location serves: ``$RELEASE_CATALOG`` if set, else the packaged one."""
+    return load_catalog(catalog_path())
+
+
+def catalog_path() -> Path:
+    """The file ``default_catalog`` reads, checked so a wrong setting names itself."""
+    value = os.environ.get(CATALOG_ENV, "")
+    if not value:
+        return CATALOG_PATH
+    path = Path(value)
+    # The webserver, the daemon and each run start in different directories.
+    if not path.is_absolute():
+        raise CatalogError(
+            f"{CATALOG_ENV}={value!r} is a relative path. Give the catalog file's absolute path,"
+            f" or unset {CATALOG_ENV} to use {CATALOG_PATH}."
+        )
+    if not path.is_file():
+        raise CatalogError(
+            f"{CATALOG_ENV}={value!r} is not a file. Point it at a catalog YAML file,"
+            f" or unset {CATALOG_ENV} to use {CATALOG_PATH}."
+        )
+    return path
 
 
 def _parse_service(path: Path, name: object, body: object) -> Service:

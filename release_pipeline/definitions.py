@@ -9,10 +9,13 @@ from dagster_aws.s3 import S3Resource
 
 from release_pipeline.assets import asset_specs
 from release_pipeline.catalog import default_catalog
+from release_pipeline.dora import dora_definitions
 from release_pipeline.jobs import release_jobs, released_services, retrain_jobs
 from release_pipeline.migrations.definitions import migration_definitions
+from release_pipeline.paging import paging_definitions
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
+from release_pipeline.resources.email import EmailResource
 from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
@@ -64,6 +67,17 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "slack": SlackResource(
             token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=dg.EnvVar("SLACK_API_URL")
         ),
+        # Post-deploy breaches the catalog routes to email.
+        "email": EmailResource(
+            host=dg.EnvVar("SMTP_HOST"),
+            port=dg.EnvVar.int("SMTP_PORT"),
+            sender=dg.EnvVar("SMTP_FROM"),
+            recipients=dg.EnvVar("SMTP_TO"),
+            username=dg.EnvVar("SMTP_USERNAME"),
+            password=dg.EnvVar("SMTP_PASSWORD"),
+            tls=dg.EnvVar("SMTP_TLS"),
+            ca_file=dg.EnvVar("SMTP_CA_FILE"),
+        ),
         "deploy_lock": DeployLockResource(
             host=dg.EnvVar("DAGSTER_PG_HOST"),
             port=dg.EnvVar.int("DAGSTER_PG_PORT"),
@@ -85,7 +99,9 @@ def build_definitions() -> dg.Definitions:
         assets=asset_specs(catalog, services),
         resources=build_resources(),
     )
-    return dg.Definitions.merge(release_definitions, migration_definitions(catalog))
+    migrations = migration_definitions(catalog)
+    paging = paging_definitions([*jobs, *(migrations.jobs or [])])
+    return dg.Definitions.merge(release_definitions, migrations, paging, dora_definitions())
 
 
 defs = build_definitions()

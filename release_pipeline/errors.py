@@ -20,10 +20,15 @@ wrong and what to do about it. The tree is small on purpose::
                                       file, an applied file changed, or the schema check failed
     +-- ApprovalRefused               a legitimate negative verdict: no current, unexpired approval
                                       by someone other than the requester covers this plan
+    +-- ReleaseRefused                a legitimate negative verdict: a guard refused the change (a
+                                      commit older than the live one, or a freeze window), and
+                                      nothing changed
     +-- DeploymentFailed              a legitimate negative verdict: the new version was not
                                       healthy or failed its smoke tests, and traffic stayed on
                                       (or went back to) the version that was serving
         +-- AnalysisFailed            the canary's analysis said no; its measurements are attached
+    +-- VerificationFailed            the new version is live but breached a post-deploy threshold;
+                                      traffic was not moved, the message says how to roll back
 
 A ``DeploymentFailed`` is not a crash: the pipeline did its job and refused a
 bad release. It is kept apart so callers can tell the two situations apart.
@@ -82,6 +87,10 @@ class ApprovalRefused(ReleaseError):
     """Nothing was applied or restored: no current, unexpired approval by another person."""
 
 
+class ReleaseRefused(ReleaseError):
+    """A guard refused a production change; the message says how to override it on purpose."""
+
+
 class DeploymentFailed(ReleaseError):
     """The new version was refused; traffic stayed on the version that was serving."""
 
@@ -95,6 +104,18 @@ class AnalysisFailed(DeploymentFailed):
 
     ``metadata`` holds the verdict and every measurement with its resolved query,
     so the run shows why the canary was refused.
+    """
+
+    def __init__(self, message: str, metadata: dict[str, object]) -> None:
+        super().__init__(message)
+        self.metadata = metadata
+
+
+class VerificationFailed(ReleaseError):
+    """The new version serves, but breached a post-deploy threshold during its bake.
+
+    Traffic is not moved back automatically; the message names the rollback job.
+    ``metadata`` holds every check's outcome and measurements.
     """
 
     def __init__(self, message: str, metadata: dict[str, object]) -> None:

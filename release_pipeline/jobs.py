@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from release_pipeline.catalog import Catalog, Service
+from release_pipeline.guards import guard_release
 from release_pipeline.steps.build import (
     build_image,
     checkout,
@@ -25,13 +26,15 @@ from release_pipeline.steps.models import fetch_models, store_models, train_mode
 from release_pipeline.steps.notify import ROLLBACK_TAG, announce_release, slack_on_failure
 from release_pipeline.steps.rolling import deploy_rolling, rollback_rolling
 from release_pipeline.steps.static_site import publish_site, rollback_site
+from release_pipeline.steps.verify import verify_release
 
 
-@dg.graph(description="Checkout, stages, build, integration test, scan, push, blue/green.")
+@dg.graph(description="Checkout, guards, stages, build, integration test, scan, push, blue/green.")
 def blue_green_release():
-    source = run_stages(checkout())
+    source = run_stages(guard_release(checkout()))
     image = push_image(scan_image(integration_test(build_image(source))))
-    deployment = deploy_blue_green(image)
+    # The old color stays warm through the bake, so a rollback after a breach is a flip.
+    deployment = verify_release(deploy_blue_green(image))
     announce_release(deployment)
     scale_down_previous(deployment)
 
@@ -43,11 +46,11 @@ def blue_green_rollback():
     scale_down_previous(deployment)
 
 
-@dg.graph(description="Checkout, stages, build, integration test, scan, push, rolling update.")
+@dg.graph(description="Checkout, guards, stages, build, integration test, scan, push, roll out.")
 def rolling_release():
-    source = run_stages(checkout())
+    source = run_stages(guard_release(checkout()))
     image = push_image(scan_image(integration_test(build_image(source))))
-    announce_release(deploy_rolling(image))
+    announce_release(verify_release(deploy_rolling(image)))
 
 
 @dg.graph(description="Every instance back to the image that served before, one at a time.")
@@ -55,9 +58,9 @@ def rolling_rollback():
     announce_release(rollback_rolling())
 
 
-@dg.graph(description="Checkout, stages (which build the site), publish, switch production.")
+@dg.graph(description="Checkout, guards, stages (they build the site), publish, switch production.")
 def static_site_release():
-    announce_release(publish_site(run_stages(checkout())))
+    announce_release(publish_site(run_stages(guard_release(checkout()))))
 
 
 @dg.graph(description="Production pointer back to the deployment before the live one.")
@@ -65,11 +68,11 @@ def static_site_rollback():
     announce_release(rollback_site())
 
 
-@dg.graph(description="Checkout, models, stages, build, test in the image, scan, push, canary.")
+@dg.graph(description="Checkout, guards, models, stages, build, test in image, scan, push, canary.")
 def canary_release():
-    source = run_stages(fetch_models(checkout()))
+    source = run_stages(fetch_models(guard_release(checkout())))
     image = push_image(scan_image(test_image(build_image(source))))
-    announce_release(deploy_canary(image))
+    announce_release(verify_release(deploy_canary(image)))
 
 
 @dg.graph(description="Stable back to the image that served before, without analysis.")

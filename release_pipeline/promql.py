@@ -1,8 +1,12 @@
-"""PromQL templates and success conditions of the canary analysis, checked at catalog load.
+"""PromQL templates and success conditions of the canary analysis and the post-deploy
+verification, checked at catalog load.
 
-A query template selects series with ``{{service}}``, ``{{track}}`` and
+A canary query template selects series with ``{{service}}``, ``{{track}}`` and
 ``{{version}}``; it must use ``{{track}}`` or ``{{version}}``, since an
-unscoped query would average stable and canary together. The check here is
+unscoped query would average stable and canary together. A verification query
+looks at every container of the new version at once, so it knows only
+``{{service}}`` and ``{{version}}``, and must use ``{{version}}`` unless it
+measures a shared system the release only uses (the database). The check here is
 syntactic (placeholders, brackets, quotes): Prometheus itself judges the rest,
 and a query it refuses is an Error measurement. A success condition is
 ``result <op> <number>`` and nothing else; it is parsed, never evaluated.
@@ -28,25 +32,47 @@ COMPARISONS = {
     "!=": operator.ne,
 }
 PAIRS = {")": "(", "]": "[", "}": "{"}
-ALLOWED = "{{service}}, {{track}} or {{version}}"
+VERIFICATION_FIELDS = ("service", "version")
 
 
 def check_query_template(query: str) -> str:
     """Refuses unknown placeholders, unscoped queries and unbalanced brackets or quotes."""
-    names = PLACEHOLDER.findall(query)
-    unknown = sorted(set(names) - set(TEMPLATE_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown placeholder(s) {unknown}; use {ALLOWED}")
-    resolved = PLACEHOLDER.sub("x", query)
-    if "{{" in resolved or "}}" in resolved:
-        raise ValueError(f"malformed placeholder; use {ALLOWED}")
-    if not set(names) & set(SCOPING_FIELDS):
+    names = _placeholders(query, TEMPLATE_FIELDS)
+    if not names & set(SCOPING_FIELDS):
         raise ValueError(
             "the query must select the canary with {{track}} or {{version}};"
             " unscoped, it would mix stable and canary"
         )
-    _check_balanced(resolved)
     return query
+
+
+def check_verification_query(query: str, *, shared: bool = False) -> str:
+    """Like check_query_template, for a post-deploy check over every container of a version.
+
+    ``shared`` queries measure a system the release uses (the database) and may
+    name no release; the others must select the new version with ``{{version}}``.
+    """
+    names = _placeholders(query, VERIFICATION_FIELDS)
+    if not shared and "version" not in names:
+        raise ValueError(
+            "the query must select the new version with {{version}}; a check of a system"
+            " the release only uses (the database) says `scope: shared`"
+        )
+    return query
+
+
+def _placeholders(query: str, known: tuple[str, ...]) -> set[str]:
+    """The placeholders ``query`` uses, once its placeholders and brackets are checked."""
+    allowed = " or ".join(f"{{{{{name}}}}}" for name in known)
+    names = PLACEHOLDER.findall(query)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {unknown}; use {allowed}")
+    resolved = PLACEHOLDER.sub("x", query)
+    if "{{" in resolved or "}}" in resolved:
+        raise ValueError(f"malformed placeholder; use {allowed}")
+    _check_balanced(resolved)
+    return set(names)
 
 
 def _check_balanced(promql: str) -> None:

@@ -17,6 +17,8 @@ from release_pipeline.definitions import defs
 # What every Traffic run sent and lost, printed at the end of the session.
 TRAFFIC_REPORTS: list[str] = []
 FAST_HEALTH = {"health_retries": 10, "health_interval_seconds": 0.5}
+# The post-deploy bake, shortened: it still measures, twice, and warns on what it cannot.
+FAST_VERIFY = {"bake_seconds": 1, "interval_seconds": 0.5, "scrape_wait_seconds": 0}
 
 
 def release_config(
@@ -26,6 +28,7 @@ def release_config(
         "ops": {
             "checkout": {"config": {"git_ref": git_ref, "version": version}},
             "deploy_blue_green": {"config": {**FAST_HEALTH, **health}},
+            "verify_release": {"config": FAST_VERIFY},
             "scale_down_previous": {"config": {"scale_down_delay_seconds": scale_down_delay}},
         }
     }
@@ -64,11 +67,13 @@ def failure_message(result) -> str:
     return "\n".join(messages)
 
 
-def commit_to_branch(env: dict[str, str], branch: str, files: dict[str, str | None]) -> str:
-    """Commits ``files`` (None deletes) on a new branch from main of the sandbox's repo."""
+def commit_to_branch(
+    env: dict[str, str], branch: str, files: dict[str, str | None], base: str = "main"
+) -> str:
+    """Commits ``files`` (None deletes) on a new branch from ``base`` of the sandbox's repo."""
     repo = Path(env["RELEASE_GIT_URL"])
     git = ["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    subprocess.run([*git, "checkout", "-q", "-B", branch, "main"], check=True)
+    subprocess.run([*git, "checkout", "-q", "-B", branch, base], check=True)
     for relative, content in files.items():
         path = repo / relative
         if content is None:
@@ -185,6 +190,7 @@ def rolling_config(version: str, git_ref: str = "main", **overrides: float) -> d
         "ops": {
             "checkout": {"config": {"git_ref": git_ref, "version": version}},
             "deploy_rolling": {"config": {**fast, **overrides}},
+            "verify_release": {"config": FAST_VERIFY},
         }
     }
 

@@ -6,6 +6,7 @@ with Stack(Path(".sandbox")) as stack:
 
 from ._common import SandboxError, ServerError
 from .slack import slack_control, slack_messages, slack_reset
+from .smtp import smtp_messages, smtp_reset
 from .stack import Stack
 
 __all__ = [
@@ -15,4 +16,6 @@ __all__ = [
     "slack_control",
     "slack_messages",
     "slack_reset",
+    "smtp_messages",
+    "smtp_reset",
 ]

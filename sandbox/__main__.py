@@ -35,6 +35,8 @@ def _endpoints(env: dict[str, str]) -> list[tuple[str, str]]:
         ("slack api", env["SLACK_API_URL"]),
         ("target db", _without_password(env.get("DATABASE_URL", ""))),
         ("pagerduty events", env.get("PAGERDUTY_EVENTS_URL", "")),
+        ("smtp (starttls)", f"{env.get('SMTP_HOST', '')}:{env.get('SMTP_PORT', '')}"),
+        ("smtp received", f"{env.get('SMTP_RECEIVER_URL', '')}/_received"),
         ("prometheus", env.get("PROMETHEUS_URL", "")),
         ("git (main)", env["RELEASE_GIT_URL"]),
         ("base image", env["RELEASE_BASE_IMAGE"]),

@@ -1,10 +1,18 @@
-"""Docker engine: reuse a running one, or start dockerd and stop it only if we started it."""
+"""Docker engine: reuse a running one, or start dockerd and stop it only if we started it.
+
+One dockerd serves every stack on the machine. Each stack registers itself while it uses
+the engine, and the stack that started dockerd leaves it running if another live stack is
+still registered: stopping it would kill that stack's containers mid-test. A stack counts
+as live while the process that started it runs, so one brought up by `python -m sandbox up`
+(which exits) is not protected.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +28,8 @@ START_TIMEOUT = 60.0
 PING_TIMEOUT = 5
 API_TIMEOUT = 300
 LOCK_FILE = Path("/tmp/release-sandbox-dockerd.lock")
+# One file per stack using the engine, named "<pid>-<random>", removed when the stack stops.
+USERS_DIR = Path("/tmp/release-sandbox-dockerd.users")
 ENV_LABEL = "release_pipeline.environment"
 
 
@@ -58,10 +68,41 @@ def start(record: Record, state_dir: Path) -> None:
         _use_existing(record, given)
         return
     with _start_lock():
+        _register_user(record)
         if _answers(DEFAULT_HOST):
             _use_existing(record, DEFAULT_HOST)
             return
         _start_dockerd(record, state_dir / "docker")
+
+
+def _register_user(record: Record) -> None:
+    USERS_DIR.mkdir(exist_ok=True)
+    user = USERS_DIR / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    user.touch()
+    record["user_file"] = str(user)
+
+
+def other_live_users(users_dir: Path, mine: str | None) -> list[str]:
+    """Registered users other than ``mine`` whose process still runs; forgets the dead ones."""
+    live = []
+    for user in sorted(users_dir.glob("*-*")):
+        if str(user) == mine:
+            continue
+        if _process_runs(int(user.name.split("-")[0])):
+            live.append(user.name)
+        else:
+            user.unlink(missing_ok=True)
+    return live
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _use_existing(record: Record, host: str) -> None:
@@ -113,5 +154,14 @@ def stop(record: Record, environment: str, registry_url: str = "") -> None:
             remove_images(host, registry_url)
         except Exception as exc:  # noqa: BLE001 - still stop dockerd below
             log.warning("docker: could not remove containers of %s: %s", environment, exc)
-    if record.get("started"):
+    with _start_lock():
+        mine = record.pop("user_file", None)
+        if mine:
+            Path(mine).unlink(missing_ok=True)
+        if not record.get("started"):
+            return
+        others = other_live_users(USERS_DIR, mine)
+        if others:
+            log.info("docker: leaving dockerd running for the stacks still using it: %s", others)
+            return
         terminate(record, SERVER)

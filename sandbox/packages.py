@@ -21,6 +21,8 @@ REQUIRED: dict[str, str] = {
     "prometheus": "/usr/bin/prometheus",
     "git": "/usr/bin/git",
     "postgresql-15": "/usr/lib/postgresql/15/bin/pg_ctl",
+    "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
+    "openssl": "/usr/bin/openssl",
 }
 APT_TIMEOUT = 900
 POLICY_RC = Path("/usr/sbin/policy-rc.d")

@@ -5,7 +5,8 @@ Targets come from Docker service discovery: only containers labelled
 publish on 127.0.0.1. Their labels ``release_pipeline.service``, ``.color``
 (the track: blue, green, stable, canary) and ``.version`` become the metric
 labels ``service``, ``track`` and ``version``, so a query can be scoped to a
-canary.
+canary. Servers that are not containers (the database's exporter) are static
+targets labelled with the ``service`` they measure.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ META = "__meta_docker_container_label_release_pipeline_"
 TARGET_LABELS = {"service": "service", "color": "track", "version": "version"}
 
 
-def config(docker_host: str, environment: str) -> dict[str, object]:
-    """The prometheus.yml of one sandbox."""
+def config(
+    docker_host: str, environment: str, static_targets: dict[str, str] | None = None
+) -> dict[str, object]:
+    """The prometheus.yml of one sandbox; ``static_targets`` maps a service to an address."""
     public_ip = {"source_labels": ["__meta_docker_port_public_ip"], "regex": "127\\.0\\.0\\.1"}
     relabel: list[dict[str, object]] = [
         {**public_ip, "action": "keep"},
@@ -61,17 +64,31 @@ def config(docker_host: str, environment: str) -> dict[str, object]:
                     }
                 ],
                 "relabel_configs": relabel,
-            }
+            },
+            *(
+                {
+                    "job_name": f"sandbox_{service}",
+                    "static_configs": [{"targets": [address], "labels": {"service": service}}],
+                }
+                for service, address in (static_targets or {}).items()
+            ),
         ],
     }
 
 
-def start(record: Record, state_dir: Path, docker_host: str, environment: str) -> None:
+def start(
+    record: Record,
+    state_dir: Path,
+    docker_host: str,
+    environment: str,
+    static_targets: dict[str, str] | None = None,
+) -> None:
     """Write the config, start prometheus on a free port with its data under state_dir."""
     work = state_dir / "prometheus"
     (work / "data").mkdir(parents=True, exist_ok=True)
     config_file = work / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config(docker_host, environment), sort_keys=False))
+    settings = config(docker_host, environment, static_targets)
+    config_file.write_text(yaml.safe_dump(settings, sort_keys=False))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [

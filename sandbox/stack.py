@@ -18,10 +18,12 @@ from . import (
     nginx,
     pagerduty,
     postgres,
+    postgres_exporter,
     prometheus,
     registry,
     s3,
     slack,
+    smtp,
     target_db,
 )
 from ._catalog import load_balanced_services, random_secrets, static_sites
@@ -40,7 +42,7 @@ ENV_ORDER = (  # docs/contracts.md order; the catalog's secrets follow
 )  # fmt: skip
 PROCESS_SERVERS = (
     "docker", "registry", "postgres", "nginx", "slack receiver", "s3", "prometheus",
-    "target db", "pagerduty receiver",
+    "target db", "pagerduty receiver", "smtp receiver", "postgres exporter",
 )  # fmt: skip
 
 Step = Callable[[Record], None]
@@ -133,6 +135,12 @@ class Stack:
         def environment() -> str:
             return str(self._state["environment"])
 
+        def database_url() -> str:
+            return str(self._state["servers"]["target db"]["env"]["DATABASE_URL"])
+
+        def static_targets() -> dict[str, str]:
+            return {"database": str(self._state["servers"]["postgres exporter"]["address"])}
+
         return [
             ("docker", lambda rec: docker_engine.start(rec, state_dir)),
             ("base image", lambda rec: base_image.ensure(rec, docker_host())),
@@ -146,9 +154,16 @@ class Stack:
             ("s3", lambda rec: s3.start(rec, state_dir)),
             ("target db", lambda rec: target_db.start(rec, state_dir)),
             ("pagerduty receiver", lambda rec: pagerduty.start(rec, state_dir)),
+            ("smtp receiver", lambda rec: smtp.start(rec, state_dir)),
+            (
+                "postgres exporter",
+                lambda rec: postgres_exporter.start(rec, state_dir, database_url()),
+            ),
             (
                 "prometheus",
-                lambda rec: prometheus.start(rec, state_dir, docker_host(), environment()),
+                lambda rec: prometheus.start(
+                    rec, state_dir, docker_host(), environment(), static_targets()
+                ),
             ),
             ("git", lambda rec: git_repo.create(rec, state_dir, self.example_dir)),
         ]
@@ -164,6 +179,8 @@ class Stack:
             "s3": s3.stop,
             "target db": target_db.stop,
             "pagerduty receiver": pagerduty.stop,
+            "smtp receiver": smtp.stop,
+            "postgres exporter": postgres_exporter.stop,
             "prometheus": prometheus.stop,
         }
 

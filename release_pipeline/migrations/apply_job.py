@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from release_pipeline.errors import ApprovalRefused, MigrationError
+from release_pipeline.guards import check_freeze
 from release_pipeline.migrations import approval, ledger, notify
 from release_pipeline.migrations.apply import AppliedFile, apply_plan, verify_schema
 from release_pipeline.migrations.assets import record_schema
@@ -21,6 +22,7 @@ from release_pipeline.migrations.plan import Plan, make_plan
 from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.postgres_target import PostgresTargetResource
 from release_pipeline.resources.slack import SlackResource
+from release_pipeline.secrets import redact_known
 from release_pipeline.steps.context import release_step
 from release_pipeline.steps.notify import run_url
 
@@ -44,6 +46,7 @@ class ApplyResult:
     commit: str
     applied: tuple[AppliedFile, ...]
     seconds: float
+    emergency_during: str | None = None
 
 
 @dg.op(description="Reads the approval and checks out the commit it was given for.")
@@ -55,6 +58,7 @@ def checkout_approved(
     target_db: PostgresTargetResource,
 ) -> ApprovedSource:
     service, strategy = migration_service(context)
+    check_freeze(context, service, "applying migrations", _unused(context, config.approval_id))
     with target_db.connect() as connection:
         given = approval.get(connection, config.approval_id)
     if given is None or given.kind != "migration":
@@ -73,6 +77,9 @@ def apply_migrations(
     service, _ = migration_service(context)
     started = time.monotonic()
     with target_db.migration_lock(context.run_id, context.log) as connection:
+        # Again under the lock: a window may have opened while this run waited for it.
+        unused = _unused(context, approved.approval_id)
+        emergency = check_freeze(context, service, "applying migrations", unused)
         ledger.ensure_ledger(connection)
         before = ledger.read_ledger(connection)
         plan = make_plan(approved.source, before)
@@ -96,7 +103,14 @@ def apply_migrations(
             raise
     seconds = round(time.monotonic() - started, 3)
     return ApplyResult(
-        given.id, given.approved_by, plan.plan_hash, plan.commit, tuple(applied), seconds
+        given.id, given.approved_by, plan.plan_hash, plan.commit, tuple(applied), seconds, emergency
+    )
+
+
+def _unused(context: dg.OpExecutionContext, approval_id: int) -> str:
+    return (
+        f"Nothing was applied and approval #{approval_id} is unused: launch {context.job_name}"
+        f" with approval_id {approval_id} once the window has ended."
     )
 
 
@@ -105,9 +119,8 @@ def _record_partial_apply(context, service: str, connection, before, plan: Plan,
     after = ledger.read_ledger(connection)
     if len(after) > len(before):
         reason = f"plan {plan.plan_hash[:12]} stopped at a failed file"
-        record_schema(
-            context, service, after, reason, {"plan_hash": plan.plan_hash, "error": str(exc)}
-        )
+        details = {"plan_hash": plan.plan_hash, "error": redact_known(str(exc))}
+        record_schema(context, service, after, reason, details)
 
 
 def _usable_approval(connection, approval_id: int, plan: Plan) -> approval.Approval:
@@ -172,6 +185,7 @@ def _facts(result: ApplyResult) -> dict[str, object]:
         "approval_id": result.approval_id,
         "commit": result.commit,
         "seconds": result.seconds,
+        **({"emergency_during": result.emergency_during} if result.emergency_during else {}),
     }
 
 

@@ -15,21 +15,19 @@ from release_pipeline.migrations.notify import alert_on_migration_failure
 from release_pipeline.migrations.plan_job import migration_plan
 from release_pipeline.migrations.restore_job import migration_restore
 from release_pipeline.migrations.sensors import approval_sensor
-from release_pipeline.resources.pagerduty import PagerDutyResource
 from release_pipeline.resources.postgres_target import PostgresTargetResource
 from release_pipeline.steps.context import SERVICE_TAG
 
 
 def migration_resources() -> dict[str, dg.ConfigurableResource]:
-    """The target database, the backup bucket's S3 and PagerDuty, from the environment."""
+    """The target database and the backup bucket's S3, from the environment.
+
+    PagerDuty belongs to the paging sensor (release_pipeline.paging).
+    """
     return {
         "target_db": PostgresTargetResource(url=dg.EnvVar("DATABASE_URL")),
         # Credentials and region come from boto3's usual sources (AWS_* variables, a role).
         "backup_s3": S3Resource(endpoint_url=dg.EnvVar("S3_ENDPOINT_URL")),
-        "pagerduty": PagerDutyResource(
-            routing_key=dg.EnvVar("PAGERDUTY_ROUTING_KEY"),
-            events_url=dg.EnvVar("PAGERDUTY_EVENTS_URL"),
-        ),
     }
 
 

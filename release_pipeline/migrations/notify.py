@@ -1,4 +1,8 @@
-"""Slack messages for plans, approvals and applies; Slack and PagerDuty when one fails."""
+"""Slack messages for plans, approvals and applies, and when one fails.
+
+PagerDuty is paged by the ``page_on_critical_failure`` sensor (release_pipeline.paging),
+not here: it also sees runs that died before any hook could run.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,10 @@ from release_pipeline.migrations.backup import Backup
 from release_pipeline.migrations.context import APPROVAL_TAG
 from release_pipeline.migrations.plan import Plan
 from release_pipeline.resources.slack import SlackResource
-from release_pipeline.secrets import redact
+from release_pipeline.secrets import redact_known
 from release_pipeline.steps.context import SERVICE_TAG
 from release_pipeline.steps.notify import run_url
 
-# A refused approval or a busy lock changed nothing: it is an answer, not an incident.
-NOT_PAGED_ERRORS = ("ApprovalRefused", "ReleaseInputError", "DeployLockError")
 CLI = "dagster job execute -m release_pipeline.definitions"
 
 
@@ -54,13 +56,12 @@ def restore_request_text(
     )
 
 
-@dg.failure_hook(required_resource_keys={"slack", "pagerduty"})
+@dg.failure_hook(required_resource_keys={"slack"})
 def alert_on_migration_failure(context: dg.HookContext) -> None:
-    """Slack for every failed step; PagerDuty too when the step could have changed the database."""
+    """Slack for every failed step, with secrets redacted."""
     run = context.instance.get_run_by_id(context.run_id)
     service = run.tags.get(SERVICE_TAG) or run.tags.get(APPROVAL_TAG, "database")
-    catalog = default_catalog()
-    reason = redact(str(context.op_exception or "unknown error"), catalog.secret_names())[:1500]
+    reason = redact_known(str(context.op_exception or "unknown error"))[:1500]
     stats = context.instance.get_run_stats(context.run_id)
     took = time.time() - (stats.start_time or time.time())
     text = (
@@ -68,22 +69,3 @@ def alert_on_migration_failure(context: dg.HookContext) -> None:
         f" Took {took:.0f} s. {run_url(context.run_id)}"
     )
     post(context.resources.slack, text, context.log, color="danger")
-    if _pages(context, catalog.service(service).alerts.get("failure", [])):
-        context.resources.pagerduty.trigger(
-            f"{context.job_name} failed at {context.op.name}: {reason}",
-            dedup_key=f"release_pipeline/{context.job_name}/{context.run_id}",
-            source=f"release_pipeline/{service}",
-            details={"run": run_url(context.run_id), "step": context.op.name},
-            log=context.log,
-        )
-
-
-def _pages(context: dg.HookContext, routes) -> bool:
-    routes = [routes] if isinstance(routes, str) else list(routes)
-    metadata = getattr(context.op_exception, "metadata", None) or {}
-    error = getattr(metadata.get("error"), "value", None)
-    return (
-        "pagerduty" in routes
-        and error not in NOT_PAGED_ERRORS
-        and context.job_name.endswith(("_migration_apply", "_restore"))
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from release_pipeline.catalog import Service
+from release_pipeline.guards import EMERGENCY_TAG, describe, freezes_now
 from release_pipeline.migrations import approval, ledger
 from release_pipeline.migrations.approval import Approval
 from release_pipeline.migrations.context import APPROVAL_ID_TAG, APPROVER_TAG, PLAN_HASH_TAG
@@ -48,6 +49,14 @@ def approval_sensor(service: Service, apply_job: dg.JobDefinition) -> dg.SensorD
                 requests.append(_run_request(given))
         if not requests:
             return dg.SkipReason("; ".join(reasons) or "No unused migration approval.")
+        freezes = freezes_now(service)
+        if freezes:
+            # Launched now, the apply would be refused and its approval spent.
+            waiting = ", ".join(f"#{request.tags[APPROVAL_ID_TAG]}" for request in requests)
+            return dg.SkipReason(
+                f"Approval {waiting} waits for the end of {describe(freezes)}. To apply now,"
+                f" launch {apply_job.name} with its approval_id and the tag {EMERGENCY_TAG}=true."
+            )
         for reason in reasons:
             context.log.info(reason)
         return dg.SensorResult(run_requests=requests)

@@ -94,14 +94,21 @@ class DockerResource(dg.ConfigurableResource):
         labels: dict[str, str],
         env: dict[str, str],
         host_port: int | None = None,
+        memory_mb: int | None = None,
+        cpus: float | None = None,
     ) -> RunningContainer:
         """Starts a container, replacing any old one of that name, port on 127.0.0.1.
 
         ``host_port`` keeps the address a replaced container had; by default the
-        engine picks a free one.
+        engine picks a free one. ``memory_mb`` and ``cpus`` limit the container.
         """
         self.remove(name)
         all_labels = {**labels, f"{LABEL_PREFIX}environment": self.environment}
+        limits = {}
+        if memory_mb is not None:
+            limits["mem_limit"] = f"{memory_mb}m"
+        if cpus is not None:
+            limits["nano_cpus"] = round(cpus * 1e9)
         try:
             container = self.client().containers.run(
                 image,
@@ -110,6 +117,7 @@ class DockerResource(dg.ConfigurableResource):
                 labels=all_labels,
                 environment=env,
                 ports={f"{port}/tcp": ("127.0.0.1", host_port)},
+                **limits,
             )
         except docker.errors.DockerException as exc:
             raise DockerError(f"Could not start container {name} from {image}: {exc}") from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from release_pipeline.errors import ReleaseInputError
 GIT_TIMEOUT_SECONDS = 300
 # A branch, tag or commit: no leading dash (it would be read as an option), no "..".
 GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/@^~-]{1,200}$")
+COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+HISTORY_MIRROR = "_history.git"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,61 @@ class GitResource(dg.ConfigurableResource):
 
     def remove(self, name: str) -> None:
         shutil.rmtree(Path(self.work_dir) / name, ignore_errors=True)
+
+    def is_ancestor(self, checkout: Path, commit: str, descendant: str) -> bool | None:
+        """Whether ``commit`` is ``descendant`` or one of its ancestors, in a run's checkout.
+
+        A ``descendant`` pushed after the checkout is fetched first. None means the
+        repository does not hold it (a deleted branch, rewritten history) or could not
+        be fetched, so nobody can tell.
+        """
+        if not _has_commit(checkout, descendant):
+            fetched = _run_git("-C", str(checkout), "fetch", "--quiet", "--tags", "origin")
+            if fetched.returncode != 0 or not _has_commit(checkout, descendant):
+                return None
+        result = _run_git("-C", str(checkout), "merge-base", "--is-ancestor", commit, descendant)
+        if result.returncode not in (0, 1):
+            raise ReleaseInputError(f"git merge-base failed: {result.stderr.strip()}")
+        return result.returncode == 0
+
+    def commit_times(self, commits: Iterable[str]) -> dict[str, float]:
+        """Committer time (Unix seconds) of each commit the repository holds; others left out.
+
+        Reads a bare mirror kept in ``work_dir/_history.git`` (cloned once, fetched after):
+        history only, no working tree.
+        """
+        wanted = sorted({commit for commit in commits if COMMIT.match(commit)})
+        if not wanted:
+            return {}
+        mirror = Path(self.work_dir) / HISTORY_MIRROR
+        if (mirror / "HEAD").is_file():
+            _git("-C", str(mirror), "fetch", "--quiet", "--prune")
+        else:
+            shutil.rmtree(mirror, ignore_errors=True)
+            mirror.parent.mkdir(parents=True, exist_ok=True)
+            _git("clone", "--quiet", "--mirror", "--filter=blob:none", self.repo_url, str(mirror))
+        listed = _git(
+            "-C", str(mirror), "log", "--no-walk=unsorted", "--ignore-missing",
+            "--format=%H %ct", *wanted,
+        )  # fmt: skip
+        found = dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
+        return {
+            commit: float(seconds)
+            for commit in wanted
+            for full, seconds in found.items()
+            if full.startswith(commit)
+        }
+
+
+def _has_commit(checkout: Path, commit: str) -> bool:
+    found = _run_git("-C", str(checkout), "cat-file", "-e", f"{commit}^{{commit}}")
+    return found.returncode == 0
+
+
+def _run_git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS
+    )
 
 
 def _resolve(repo: Path, ref: str, url: str) -> str:

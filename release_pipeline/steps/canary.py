@@ -7,8 +7,10 @@ from release_pipeline.analysis import Overrides
 from release_pipeline.assets import deployment_key
 from release_pipeline.catalog import Canary, Service
 from release_pipeline.errors import AnalysisFailed, DeploymentFailed, ReleaseInputError
+from release_pipeline.guards import check_release
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
+from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.prometheus import PrometheusResource
@@ -70,6 +72,7 @@ def deploy_canary(
     probe: HttpProbeResource,
     prometheus: PrometheusResource,
     deploy_lock: DeployLockResource,
+    git: GitResource,
 ) -> Deployment:
     service = service_of(context)
     params, overrides = config.resolve(service)
@@ -84,12 +87,14 @@ def deploy_canary(
     )
     deployer = _deployer(context, docker_engine, nginx, probe, prometheus)
     with deploy_lock.hold(service.name, context.run_id, context.log):
+        verdict = check_release(context, image.source, git, nginx, "traffic")
         try:
             rollout = canary.deploy(deployer, release)
         except AnalysisFailed as refused:
             _observe_refusal(context, service, release.version, refused)
             raise
-    _record(context, service, rollout, image.source.commit, "release", docker_engine)
+    overrides = verdict.overrides()
+    _record(context, service, rollout, image.source.commit, "release", docker_engine, overrides)
     return rollout.deployment
 
 
@@ -132,10 +137,13 @@ def rollback_canary(
     return rollout.deployment
 
 
-def _record(context, service, rollout: canary.Rollout, commit, reason, docker_engine) -> None:
+def _record(
+    context, service, rollout: canary.Rollout, commit, reason, docker_engine, extra=None
+) -> None:
     facts = canary.rollout_metadata(
         rollout.steps, rollout.verdict, canary.weights(0), rollout.deployment.switch_seconds
     )
+    facts.update(extra or {})
     record_deployment(
         context, service, rollout.deployment, commit, reason, docker_engine, "canary", facts
     )

@@ -9,8 +9,10 @@ from pydantic import Field
 from release_pipeline.assets import deployment_key
 from release_pipeline.catalog import Service
 from release_pipeline.errors import DeploymentFailed, RegistryError
+from release_pipeline.guards import check_release
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
+from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.registry import RegistryResource
@@ -48,6 +50,7 @@ def deploy_blue_green(
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
     registry: RegistryResource,
+    git: GitResource,
 ) -> Deployment:
     service = service_of(context)
     release = blue_green.Release(
@@ -59,11 +62,15 @@ def deploy_blue_green(
         params=config.resolve(service),
     )
     with deploy_lock.hold(service.name, context.run_id, context.log):
+        verdict = check_release(context, image.source, git, nginx, "traffic")
         deployment = blue_green.deploy(
             container_deployer(context, docker_engine, nginx, probe), release
         )
         promote_latest(context, service, image, registry)
-    record_deployment(context, service, deployment, image.source.commit, "release", docker_engine)
+    overrides = verdict.overrides()
+    record_deployment(
+        context, service, deployment, image.source.commit, "release", docker_engine, extra=overrides
+    )
     return deployment
 
 

@@ -4,8 +4,10 @@ import dagster as dg
 from pydantic import Field
 
 from release_pipeline.errors import DeploymentFailed
+from release_pipeline.guards import check_release
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
+from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.registry import RegistryResource
@@ -42,6 +44,7 @@ def deploy_rolling(
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
     registry: RegistryResource,
+    git: GitResource,
 ) -> Deployment:
     service = service_of(context)
     release = rolling.RollingRelease(
@@ -53,6 +56,7 @@ def deploy_rolling(
         params=config.resolve(service),
     )
     with deploy_lock.hold(service.name, context.run_id, context.log):
+        verdict = check_release(context, image.source, git, nginx, "traffic")
         deployment = rolling.deploy(
             container_deployer(context, docker_engine, nginx, probe), release
         )
@@ -60,7 +64,7 @@ def deploy_rolling(
     record_deployment(
         context, service, deployment, deployment.commit, "release", docker_engine, "rolling",
         extra={"instances": release.params.instances, "seconds_per_instance": round(
-            deployment.switch_seconds / release.params.instances, 2)},
+            deployment.switch_seconds / release.params.instances, 2), **verdict.overrides()},
     )  # fmt: skip
     return deployment
 

@@ -6,7 +6,9 @@ import dagster as dg
 
 from release_pipeline.assets import site_key
 from release_pipeline.catalog import Service
+from release_pipeline.guards import check_release
 from release_pipeline.resources.deploy_lock import DeployLockResource
+from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.static_hosting import StaticHostingResource
@@ -34,6 +36,7 @@ def publish_site(
     probe: HttpProbeResource,
     nginx: NginxResource,
     deploy_lock: DeployLockResource,
+    git: GitResource,
 ) -> Deployment:
     service = service_of(context)
     site = static_site.SiteRelease(
@@ -46,8 +49,10 @@ def publish_site(
     )
     deployer = _deployer(context, static_hosting, probe, nginx, service)
     with deploy_lock.hold(service.name, context.run_id, context.log):
+        verdict = check_release(context, source, git, nginx, "traffic")
         deployment = static_site.release(deployer, site)
-    _record(context, service, deployment, "release", deployer.site_url)
+        # Recorded under the lock: the next release reads the live commit from this record.
+        _record(context, service, deployment, "release", deployer.site_url, verdict.overrides())
     return deployment
 
 
@@ -68,7 +73,9 @@ def rollback_site(
     return deployment
 
 
-def _record(context, service: Service, deployment: Deployment, reason: str, url: str) -> None:
+def _record(
+    context, service: Service, deployment: Deployment, reason: str, url: str, extra=None
+) -> None:
     context.log_event(
         dg.AssetMaterialization(
             asset_key=site_key(service.name),
@@ -81,6 +88,7 @@ def _record(context, service: Service, deployment: Deployment, reason: str, url:
                 "reason": reason,
                 "switch_seconds": round(deployment.switch_seconds, 3),
                 "url": dg.MetadataValue.url(url),
+                **(extra or {}),
             },
         )
     )

@@ -115,6 +115,7 @@ def start_color(deployer: Deployer, release: Release, color: str) -> RunningCont
         port=service.port,
         labels=labels,
         env=env,
+        **service.container_limits(),
     )
 
 

@@ -170,6 +170,7 @@ def start_instance(
         labels=labels,
         env=env,
         host_port=host_port,
+        **service.container_limits(),
     )
 
 

@@ -68,7 +68,14 @@ def start_track(deployer: Deployer, release: Release, track: str) -> RunningCont
     env = {**release.env, "APP_VERSION": release.version, "APP_COLOR": track}
     env["APP_COMMIT"] = release.commit
     name = deployer.runtime.container_name(service.name, track)
-    return deployer.runtime.run(release.image, name=name, port=service.port, labels=labels, env=env)
+    return deployer.runtime.run(
+        release.image,
+        name=name,
+        port=service.port,
+        labels=labels,
+        env=env,
+        **service.container_limits(),
+    )
 
 
 def ensure_healthy_or_remove(

@@ -15,7 +15,13 @@ from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.prometheus import PrometheusResource
 from release_pipeline.secrets import read_secrets
 from release_pipeline.strategies import canary
-from release_pipeline_tests.support import Traffic, lb_url, nginx_settings, sandbox_resources
+from release_pipeline_tests.support import (
+    FAST_VERIFY,
+    Traffic,
+    lb_url,
+    nginx_settings,
+    sandbox_resources,
+)
 
 SERVICE = "ml_engine"
 PREDICTION = {"symbol": "BTCUSDT", "horizon": 18}
@@ -36,6 +42,7 @@ def canary_config(version: str, git_ref: str = "main", **overrides: object) -> d
         "ops": {
             "checkout": {"config": {"git_ref": git_ref, "version": version}},
             "deploy_canary": {"config": {**FAST_CANARY, **overrides}},
+            "verify_release": {"config": FAST_VERIFY},
         }
     }
 

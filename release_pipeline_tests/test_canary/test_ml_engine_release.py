@@ -16,6 +16,7 @@ import pytest
 from release_pipeline.assets import deployment_key, image_key, models_key
 from release_pipeline.definitions import defs
 from release_pipeline_tests.support import (
+    FAST_VERIFY,
     commit_to_branch,
     failure_message,
     materialization,
@@ -113,6 +114,7 @@ def test_retrain_stores_versioned_models_and_its_sensor_releases_them(sandbox_en
         config = request.run_config
         # The canary itself is tested above; one step is enough to ship the models.
         config["ops"]["deploy_canary"] = {"config": {**FAST_CANARY, "steps": [100]}}
+        config["ops"]["verify_release"] = {"config": FAST_VERIFY}
         with prediction_traffic(sandbox_env) as traffic:
             release = run_job("ml_engine_release", config, instance)
 

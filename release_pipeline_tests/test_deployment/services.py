@@ -41,6 +41,12 @@ query { workspaceOrError { ... on Workspace { locationEntries {
 DAEMON_QUERY = """
 query { instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }
 """
+SENSOR_TICKS_QUERY = """
+query ($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  __typename ... on Sensor { sensorState { ticks(limit: 1) { status } } }
+  ... on PythonError { message }
+} }
+"""
 
 
 def free_port() -> int:
@@ -110,6 +116,27 @@ class DagsterServices:
             time.sleep(0.5)
         raise AssertionError(f"run {run_id} never reached {wanted}\n{self.log_tails()}")
 
+    def wait_for_sensor_tick(self, sensor: str, timeout: float = 60) -> None:
+        """Waits until the daemon has ticked ``sensor`` once.
+
+        A run-status sensor's first tick only places its cursor: it never sees a run that
+        ended before that.
+        """
+        selector = {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "sensorName": sensor,
+        }
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self._query(SENSOR_TICKS_QUERY, {"selector": selector})["sensorOrError"]
+            if found["__typename"] != "Sensor":
+                raise AssertionError(f"sensor {sensor} not found: {found}")
+            if found["sensorState"]["ticks"]:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"the daemon never ticked {sensor}\n{self.log_tails()}")
+
     def log_tails(self, lines: int = 30) -> str:
         tails = []
         for name in self.processes:
@@ -139,8 +166,9 @@ class DagsterServices:
             time.sleep(1)
         raise RuntimeError(f"dagster services not ready in time\n{self.log_tails()}")
 
-    def _query(self, query: str) -> dict:
-        response = httpx.post(f"{self.url}/graphql", json={"query": query}, timeout=10)
+    def _query(self, query: str, variables: dict | None = None) -> dict:
+        body = {"query": query, "variables": variables or {}}
+        response = httpx.post(f"{self.url}/graphql", json=body, timeout=10)
         response.raise_for_status()
         return response.json()["data"]
 

@@ -7,6 +7,7 @@ from release_pipeline.definitions import defs
 from release_pipeline_tests.support import failure_message
 
 SENSOR = "migration_approval_sensor"
+PAGING_SENSOR = "page_on_critical_failure"
 
 
 def run(job: str, resources: dict, config: dict | None = None, **kwargs):
@@ -56,6 +57,17 @@ def sensor_tick(resources: dict, instance: dg.DagsterInstance):
         instance=instance, resources={"target_db": resources["target_db"]}, definitions=defs
     )
     return defs.resolve_sensor_def(SENSOR).evaluate_tick(context)
+
+
+def page_tick(resources: dict, instance: dg.DagsterInstance, cursor: str | None = None):
+    """One tick of the paging sensor; the first (no cursor) only places the cursor."""
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"pagerduty": resources["pagerduty"]},
+        definitions=defs,
+    )
+    return defs.resolve_sensor_def(PAGING_SENSOR).evaluate_tick(context)
 
 
 def ledger_names(url: str) -> list[str]:

@@ -14,6 +14,7 @@ from release_pipeline_tests.test_migrations.runs import (
     approved,
     ledger_names,
     materialization,
+    page_tick,
     planned,
     query,
     sensor_tick,
@@ -77,14 +78,19 @@ def test_an_error_mid_file_rolls_it_back_keeps_earlier_files_and_pages(
             "015_later.sql": "CREATE TABLE public.later (x INT);\n",
         }
     )
-    approval_id = approved(resources, planned(resources).plan_hash)
+    plan = planned(resources)
+    approval_id = approved(resources, plan.plan_hash)
     query(
         database,
         "INSERT INTO public.users (email, password_hash, display_name)"
         " VALUES ('a@example.com', 'x', 'ann'), ('b@example.com', 'x', 'ann')",
     )
 
-    result = apply(resources, approval_id)
+    with dg.instance_for_test() as instance:
+        request = sensor_tick(resources, instance).run_requests[0]
+        cursor = page_tick(resources, instance).cursor
+        result = apply(resources, approval_id, instance=instance, tags=request.tags)
+        page_tick(resources, instance, cursor)
 
     assert not result.success
     message = failure_message(result)
@@ -96,6 +102,7 @@ def test_an_error_mid_file_rolls_it_back_keeps_earlier_files_and_pages(
     tables = "SELECT to_regclass('public.orders'), to_regclass('public.later')"
     assert query(database, tables) == [(None, None)]
     [event] = pagerduty_events(sandbox_env)
+    assert event["dedup_key"] == f"database-plan-{plan.plan_hash[:12]}"
     assert event["payload"]["severity"] == "critical"
     assert "014_orders.sql" in event["payload"]["summary"]
     assert "FAILED at apply_migrations" in slack_messages(sandbox_env)[-1]["text"]
@@ -164,7 +171,10 @@ def test_an_expired_approval_applies_nothing_and_pages_nobody(sandbox_env, resou
     approval_id = approved(resources, planned(resources).plan_hash)
     query(database, "UPDATE release_pipeline_audit.approvals SET expires_at = now()")
 
-    result = apply(resources, approval_id)
+    with dg.instance_for_test() as instance:
+        cursor = page_tick(resources, instance).cursor
+        result = apply(resources, approval_id, instance=instance)
+        page_tick(resources, instance, cursor)
 
     assert not result.success
     assert "expired at" in failure_message(result)

@@ -30,10 +30,12 @@ class SecondInstanceBroken(DockerResource):
 
     broken_version: str
 
-    def run(self, image, *, name, port, labels, env, host_port=None):
+    def run(self, image, *, name, port, labels, env, host_port=None, **limits):
         if name.startswith("data-service-1-") and env.get("APP_VERSION") == self.broken_version:
             env = {**env, "HEALTH_STATUS": "degraded"}
-        return super().run(image, name=name, port=port, labels=labels, env=env, host_port=host_port)
+        return super().run(
+            image, name=name, port=port, labels=labels, env=env, host_port=host_port, **limits
+        )
 
 
 @pytest.fixture(scope="module")

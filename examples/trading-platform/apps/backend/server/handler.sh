@@ -21,7 +21,7 @@ route() {
             respond_json 200 "{\"pong\":true,\"version\":\"$APP_VERSION\"}"
             ;;
         "GET /metrics")
-            respond 200 'text/plain; version=0.0.4' "$(metrics_http_requests; metrics_app_info)
+            respond 200 'text/plain; version=0.0.4' "$(metrics_http_requests; metrics_http_durations; metrics_container; metrics_app_info)
 "
             ;;
         *)

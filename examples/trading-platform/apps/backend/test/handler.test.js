@@ -2,7 +2,7 @@
 // HTTP request on stdin. Skipped where busybox is not installed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -78,4 +78,62 @@ test('ping, metrics and 404', { skip }, () => {
   const missing = request('GET', '/nope', {});
   assert.equal(missing.status, 404);
   assert.deepEqual(JSON.parse(missing.body), { error: 'not found' });
+});
+
+/** The value of one series in a /metrics body, or undefined. */
+function sample(body, series) {
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+test('request durations are a histogram by status code, scrapes left out', { skip }, () => {
+  const own = mkdtempSync(join(stateDir, 'histogram-'));
+  const env = { STATE_DIR: own };
+  request('GET', '/api/v1/ping', { env: { ...env, RESPONSE_DELAY_MS: '250' } });
+  request('GET', '/api/v1/ping', { env });
+  request('GET', '/api/v1/ping', { env: { ...env, FAIL_RATE: '100' } });
+  request('GET', '/metrics', { env });
+  const body = request('GET', '/metrics', { env }).body;
+  const ok = 'http_request_duration_seconds';
+  assert.equal(sample(body, `${ok}_bucket{code="200",le="0.2"}`), 1);
+  assert.equal(sample(body, `${ok}_bucket{code="200",le="0.3"}`), 2);
+  assert.equal(sample(body, `${ok}_bucket{code="200",le="+Inf"}`), 2);
+  assert.equal(sample(body, `${ok}_count{code="200"}`), 2, '/metrics is not counted');
+  assert.equal(sample(body, `${ok}_count{code="500"}`), 1);
+  assert.ok(sample(body, `${ok}_sum{code="200"}`) >= 0.25);
+});
+
+test('container memory and CPU come from cgroup v1 or v2, limits only when set', { skip }, () => {
+  const v1 = mkdtempSync(join(stateDir, 'cgroup-v1-'));
+  for (const dir of ['memory', 'cpuacct', 'cpu']) mkdirSync(join(v1, dir));
+  writeFileSync(join(v1, 'memory/memory.usage_in_bytes'), '60000000\n');
+  writeFileSync(join(v1, 'memory/memory.stat'), 'cache 100\ntotal_inactive_file 10000000\n');
+  writeFileSync(join(v1, 'memory/memory.limit_in_bytes'), '67108864\n');
+  writeFileSync(join(v1, 'cpuacct/cpuacct.usage'), '2500000001\n');
+  writeFileSync(join(v1, 'cpu/cpu.cfs_quota_us'), '50000\n');
+  writeFileSync(join(v1, 'cpu/cpu.cfs_period_us'), '100000\n');
+  let body = request('GET', '/metrics', { env: { CGROUP_ROOT: v1 } }).body;
+  assert.equal(sample(body, 'container_memory_working_set_bytes'), 50000000);
+  assert.equal(sample(body, 'container_spec_memory_limit_bytes'), 67108864);
+  assert.match(body, /^container_cpu_usage_seconds_total 2\.500000001$/m);
+  assert.equal(sample(body, 'container_spec_cpu_quota'), 50000);
+  assert.equal(sample(body, 'container_spec_cpu_period'), 100000);
+
+  writeFileSync(join(v1, 'memory/memory.limit_in_bytes'), '9223372036854771712\n');
+  writeFileSync(join(v1, 'cpu/cpu.cfs_quota_us'), '-1\n');
+  body = request('GET', '/metrics', { env: { CGROUP_ROOT: v1 } }).body;
+  assert.equal(sample(body, 'container_spec_memory_limit_bytes'), undefined, 'no limit, no series');
+  assert.equal(sample(body, 'container_spec_cpu_quota'), undefined);
+
+  const v2 = mkdtempSync(join(stateDir, 'cgroup-v2-'));
+  writeFileSync(join(v2, 'memory.current'), '3000\n');
+  writeFileSync(join(v2, 'memory.stat'), 'anon 2000\ninactive_file 1000\n');
+  writeFileSync(join(v2, 'memory.max'), 'max\n');
+  writeFileSync(join(v2, 'cpu.stat'), 'usage_usec 1500000\nuser_usec 1000000\n');
+  writeFileSync(join(v2, 'cpu.max'), '25000 100000\n');
+  body = request('GET', '/metrics', { env: { CGROUP_ROOT: v2 } }).body;
+  assert.equal(sample(body, 'container_memory_working_set_bytes'), 2000);
+  assert.equal(sample(body, 'container_spec_memory_limit_bytes'), undefined);
+  assert.match(body, /^container_cpu_usage_seconds_total 1\.500000$/m);
+  assert.equal(sample(body, 'container_spec_cpu_quota'), 25000);
 });

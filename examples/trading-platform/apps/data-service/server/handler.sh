@@ -52,7 +52,7 @@ route() {
             sync_status
             ;;
         "GET /metrics")
-            respond 200 'text/plain; version=0.0.4' "$(metrics_http_requests; metrics_app_info)
+            respond 200 'text/plain; version=0.0.4' "$(metrics_http_requests; metrics_http_durations; metrics_container; metrics_app_info)
 "
             ;;
         *)

@@ -12,8 +12,15 @@ set -u
 APP_DIR=${APP_DIR:-/app}
 RUNTIME_ENV=${RUNTIME_ENV:-$APP_DIR/runtime.env}
 STATE_DIR=${STATE_DIR:-/tmp}
+# The container's own cgroup (Docker mounts it there), read for /metrics.
+CGROUP_ROOT=${CGROUP_ROOT:-/sys/fs/cgroup}
 CR=$(printf '\r')
 JSON='application/json'
+# Upper bounds of the latency histograms: milliseconds (tally names) and the
+# `le` label in seconds. +Inf is the count.
+BUCKETS='25:0.025 50:0.05 100:0.1 200:0.2 300:0.3 500:0.5 1000:1 2000:2 3000:3 5000:5 10000:10'
+# cgroup v1 writes "no memory limit" as a number near 2^63; above 2^60 means none.
+NO_LIMIT_BYTES=1152921504606846976
 
 # --- knobs ---------------------------------------------------------------
 
@@ -120,6 +127,84 @@ counter_inc() {
     echo $((_c + 1)) >"$STATE_DIR/.$1.$$" && mv -f "$STATE_DIR/.$1.$$" "$STATE_DIR/$1"
 }
 
+# --- tallies: exact counters under concurrency --------------------------
+
+# nc runs handlers concurrently, and a read-increment-rename counter can lose
+# a count or even go down, which Prometheus reads as a counter reset. An
+# append is atomic, so a tally is a file that grows by one byte per event
+# (tally_add: N bytes) and its size is the count. Names: [A-Za-z0-9_] only.
+tally() {
+    printf . >>"$STATE_DIR/tally_$1"
+}
+
+tally_add() {
+    [ "$2" -gt 0 ] && printf "%$2s" '' >>"$STATE_DIR/tally_$1"
+    return 0
+}
+
+# load_tallies: sets T_<name> to every tally's count with a single wc, since
+# a scrape every second must not fork a process per number.
+load_tallies() {
+    set -- "$STATE_DIR"/tally_*
+    [ -f "$1" ] || return 0
+    _sizes=$(wc -c "$@")
+    while read -r _size _path; do
+        case $_path in
+            "$STATE_DIR"/tally_*) eval "T_${_path##*/tally_}=\$_size" ;;
+        esac
+    done <<SIZES
+$_sizes
+SIZES
+}
+
+# tally_value NAME: sets _v to the count load_tallies found (0 if none).
+tally_value() {
+    eval "_v=\${T_$1:-0}"
+}
+
+# --- timing --------------------------------------------------------------
+
+# uptime_cs: sets UPTIME_CS to the kernel's uptime in hundredths of a second.
+# `read` is a builtin: timing a request forks nothing.
+uptime_cs() {
+    _up=0.00
+    read -r _up _ </proc/uptime
+    _frac=${_up#*.}
+    UPTIME_CS=$((${_up%.*} * 100 + ${_frac#0}))
+}
+
+# elapsed_ms: sets _ms to the time since REQUEST_START (10 ms resolution).
+elapsed_ms() {
+    uptime_cs
+    _ms=$(((UPTIME_CS - REQUEST_START) * 10))
+}
+
+# observe NAME MS: one event of MS milliseconds into histogram NAME (tallies).
+observe() {
+    for _b in $BUCKETS; do
+        [ "$2" -le "${_b%%:*}" ] && tally "${1}_${_b%%:*}"
+    done
+    tally "${1}_count"
+    tally_add "${1}_sum" $(($2 / 10))
+}
+
+# histogram_lines METRIC NAME [LABEL]: the series of histogram NAME, after
+# load_tallies. LABEL (e.g. code="200") goes on every series.
+histogram_lines() {
+    _labels=${3:-}
+    for _b in $BUCKETS; do
+        tally_value "${2}_${_b%%:*}"
+        echo "${1}_bucket{${_labels:+$_labels,}le=\"${_b#*:}\"} $_v"
+    done
+    tally_value "${2}_count"
+    _count=$_v
+    echo "${1}_bucket{${_labels:+$_labels,}le=\"+Inf\"} $_count"
+    tally_value "${2}_sum"
+    _braced=${_labels:+\{$_labels\}}
+    printf '%s_sum%s %d.%02d\n' "$1" "$_braced" $((_v / 100)) $((_v % 100))
+    echo "${1}_count$_braced $_count"
+}
+
 # Prometheus lines for http_requests_total, one series per status code.
 metrics_http_requests() {
     echo '# HELP http_requests_total HTTP requests answered, by status code.'
@@ -128,6 +213,84 @@ metrics_http_requests() {
         [ -f "$_f" ] || continue
         echo "http_requests_total{code=\"${_f##*_}\"} $(counter_get "${_f##*/}")"
     done
+}
+
+# http_request_duration_seconds: every answer but /metrics (Prometheus' own
+# scrapes), by status code; the API's latency and error rate are read from it.
+metrics_http_durations() {
+    load_tallies
+    echo '# HELP http_request_duration_seconds Time to answer a request (not /metrics), by status code.'
+    echo '# TYPE http_request_duration_seconds histogram'
+    for _f in "$STATE_DIR"/tally_http_*_count; do
+        [ -f "$_f" ] || continue
+        _code=${_f##*/tally_http_}
+        _code=${_code%_count}
+        histogram_lines http_request_duration_seconds "http_$_code" "code=\"$_code\""
+    done
+}
+
+# The container's memory and CPU from its cgroup (v2, else v1), under
+# cAdvisor's metric names. A limit that is not set is not written: a share of
+# "no limit" means nothing, so Prometheus has no data rather than a low one.
+metrics_container() {
+    _limit='' _quota='' _period=''
+    if [ -f "$CGROUP_ROOT/memory.current" ]; then
+        read -r _memory <"$CGROUP_ROOT/memory.current"
+        stat_field "$CGROUP_ROOT/memory.stat" inactive_file
+        _inactive=$_field
+        read -r _limit <"$CGROUP_ROOT/memory.max"
+        stat_field "$CGROUP_ROOT/cpu.stat" usage_usec
+        _cpu=$(printf '%d.%06d' $((_field / 1000000)) $((_field % 1000000)))
+        read -r _quota _period <"$CGROUP_ROOT/cpu.max"
+    elif [ -f "$CGROUP_ROOT/memory/memory.usage_in_bytes" ]; then
+        read -r _memory <"$CGROUP_ROOT/memory/memory.usage_in_bytes"
+        stat_field "$CGROUP_ROOT/memory/memory.stat" total_inactive_file
+        _inactive=$_field
+        read -r _limit <"$CGROUP_ROOT/memory/memory.limit_in_bytes"
+        read -r _ns <"$CGROUP_ROOT/cpuacct/cpuacct.usage"
+        _cpu=$(printf '%d.%09d' $((_ns / 1000000000)) $((_ns % 1000000000)))
+        read -r _quota <"$CGROUP_ROOT/cpu/cpu.cfs_quota_us"
+        read -r _period <"$CGROUP_ROOT/cpu/cpu.cfs_period_us"
+    else
+        return 0
+    fi
+    _working=$((_memory - _inactive))
+    [ "$_working" -lt 0 ] && _working=0
+    echo '# HELP container_memory_working_set_bytes Memory in use, less inactive file cache.'
+    echo '# TYPE container_memory_working_set_bytes gauge'
+    echo "container_memory_working_set_bytes $_working"
+    echo '# HELP container_spec_memory_limit_bytes Memory limit of the container.'
+    echo '# TYPE container_spec_memory_limit_bytes gauge'
+    case $_limit in
+        '' | *[!0-9]*) ;;
+        *) [ "$_limit" -lt "$NO_LIMIT_BYTES" ] && echo "container_spec_memory_limit_bytes $_limit" ;;
+    esac
+    echo '# HELP container_cpu_usage_seconds_total CPU time used by the container.'
+    echo '# TYPE container_cpu_usage_seconds_total counter'
+    echo "container_cpu_usage_seconds_total $_cpu"
+    echo '# HELP container_spec_cpu_quota CPU time the container may use per period (microseconds).'
+    echo '# TYPE container_spec_cpu_quota gauge'
+    echo '# HELP container_spec_cpu_period Length of the CPU quota period (microseconds).'
+    echo '# TYPE container_spec_cpu_period gauge'
+    case $_quota in
+        '' | *[!0-9]*) ;;
+        *)
+            echo "container_spec_cpu_quota $_quota"
+            echo "container_spec_cpu_period $_period"
+            ;;
+    esac
+    return 0
+}
+
+# stat_field FILE KEY: sets _field to KEY's value in a "key value" file (0 if absent).
+stat_field() {
+    _field=0
+    while read -r _key _value; do
+        if [ "$_key" = "$2" ]; then
+            _field=$_value
+            break
+        fi
+    done <"$1"
 }
 
 metrics_app_info() {
@@ -154,6 +317,10 @@ reason() {
 # respond STATUS CONTENT_TYPE BODY
 respond() {
     counter_inc "http_requests_$1"
+    if [ "$REQ_PATH" != /metrics ]; then
+        elapsed_ms
+        observe "http_$1" "$_ms"
+    fi
     _len=$(printf '%s' "$3" | wc -c)
     printf 'HTTP/1.0 %s %s\r\n' "$1" "$(reason "$1")"
     printf 'Content-Type: %s\r\nContent-Length: %s\r\n' "$2" $((_len))
@@ -200,6 +367,8 @@ health_state() {
 # /health and /metrics are spared by FAIL_RATE: the first is what the
 # pipeline's health check reads, the second is how failures are observed.
 serve() {
+    uptime_cs
+    REQUEST_START=$UPTIME_CS
     read_request || exit 0
     load_knobs
     # HEAD is answered like GET, without the body.

@@ -12,21 +12,7 @@ RANGE_HIGH=phase2/range_predictor/15m/model_high.json
 RANGE_LOW=phase2/range_predictor/15m/model_low.json
 MAX_HORIZON=288
 
-# The prediction counters are tallies: one byte appended per event, counted
-# with wc. nc runs handlers concurrently, and a read-increment-rename counter
-# can lose a count or even go down, which Prometheus reads as a counter reset
-# (a spike in rate()). An append of one byte is atomic, so tallies are exact.
-tally() {
-    printf . >>"$STATE_DIR/tally_$1"
-}
-
-tally_get() {
-    if [ -f "$STATE_DIR/tally_$1" ]; then
-        echo $(($(wc -c <"$STATE_DIR/tally_$1")))
-    else
-        echo 0
-    fi
-}
+# The prediction counters are tallies (http.sh): exact under concurrent requests.
 
 # models_version: the "version" of the high range model, as /health reports it.
 models_version() {
@@ -77,6 +63,10 @@ predictions() {
         return
     fi
     tally ml_prediction_requests_total
+    PREDICTION_START=$REQUEST_START
+    if [ "$ML_PREDICTION_DELAY_MS" -gt 0 ]; then
+        usleep $((ML_PREDICTION_DELAY_MS * 1000))
+    fi
     if percent_hit "$ML_ERROR_RATE"; then
         tally ml_prediction_errors_total
         respond_json 500 '{"error":"model inference failed (ML_ERROR_RATE)"}'
@@ -114,23 +104,44 @@ predictions() {
 }
 
 metrics() {
+    load_tallies
     echo '# HELP ml_prediction_requests_total Authorised prediction requests, whatever the outcome.'
     echo '# TYPE ml_prediction_requests_total counter'
-    echo "ml_prediction_requests_total $(tally_get ml_prediction_requests_total)"
+    tally_value ml_prediction_requests_total
+    echo "ml_prediction_requests_total $_v"
     echo '# HELP ml_predictions_total Predictions served.'
     echo '# TYPE ml_predictions_total counter'
-    echo "ml_predictions_total $(tally_get ml_predictions_total)"
+    tally_value ml_predictions_total
+    echo "ml_predictions_total $_v"
     echo '# HELP ml_prediction_errors_total Predictions that failed in the model (answered 500).'
     echo '# TYPE ml_prediction_errors_total counter'
-    echo "ml_prediction_errors_total $(tally_get ml_prediction_errors_total)"
+    tally_value ml_prediction_errors_total
+    echo "ml_prediction_errors_total $_v"
+    echo '# HELP ml_prediction_duration_seconds Time to answer an authorised prediction request.'
+    echo '# TYPE ml_prediction_duration_seconds histogram'
+    histogram_lines ml_prediction_duration_seconds ml_prediction
     metrics_http_requests
+    metrics_http_durations
+    metrics_container
     metrics_app_info
+}
+
+# timed_predictions: predictions, and its duration once it counted as a request.
+timed_predictions() {
+    PREDICTION_START=''
+    predictions
+    if [ -n "$PREDICTION_START" ]; then
+        elapsed_ms
+        observe ml_prediction "$_ms"
+    fi
 }
 
 route() {
     : "${MODEL_PATH:=$APP_DIR/models}"
     : "${ML_ERROR_RATE:=0}"
+    : "${ML_PREDICTION_DELAY_MS:=0}"
     knob_int ML_ERROR_RATE
+    knob_int ML_PREDICTION_DELAY_MS
     case "$ROUTE_METHOD $REQ_PATH" in
         "GET /health")
             health_state
@@ -138,7 +149,7 @@ route() {
             respond_json "$HEALTH_CODE" "{\"status\":\"$HEALTH\",\"gpu\":false,\"models_loaded\":$((_models)),\"models_version\":\"$(models_version)\",\"version\":\"$APP_VERSION\",\"track\":\"$APP_COLOR\"}"
             ;;
         *" /predictions")
-            predictions
+            timed_predictions
             ;;
         "GET /metrics")
             respond 200 'text/plain; version=0.0.4' "$(metrics)

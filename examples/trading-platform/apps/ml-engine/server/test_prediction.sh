@@ -16,7 +16,7 @@ trap 'rm -rf "$STATE_DIR"' EXIT
 body='{"symbol":"BTCUSDT","horizon":18}'
 answer=$(printf 'POST /predictions HTTP/1.0\r\nContent-Type: application/json\r\nX-API-Key: %s\r\nContent-Length: %s\r\n\r\n%s' \
     "${API_KEY:-${ML_API_KEY:-}}" "${#body}" "$body" |
-    ML_ERROR_RATE=0 FAIL_RATE=0 RESPONSE_DELAY_MS=0 sh "$HERE/handler.sh" 2>/dev/null)
+    ML_ERROR_RATE=0 ML_PREDICTION_DELAY_MS=0 FAIL_RATE=0 RESPONSE_DELAY_MS=0 sh "$HERE/handler.sh" 2>/dev/null)
 
 status=$(printf '%s\n' "$answer" | head -n 1 | cut -d ' ' -f 2)
 payload=$(printf '%s\n' "$answer" | tail -n 1)

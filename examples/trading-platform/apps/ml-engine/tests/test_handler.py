@@ -83,7 +83,8 @@ def test_prediction_counters_are_exact_under_concurrent_requests(handler, tmp_pa
         process.wait(timeout=30)
 
     metrics = handler("GET", "/metrics").body.splitlines()
-    counts = {line.split()[0]: int(line.split()[1]) for line in metrics if line.startswith("ml_")}
+    counters = [line.split() for line in metrics if line.startswith("ml_") and "_total " in line]
+    counts = {name: int(value) for name, value in counters}
     assert counts["ml_prediction_requests_total"] == 40
     assert counts["ml_predictions_total"] + counts["ml_prediction_errors_total"] == 40
 
@@ -113,7 +114,8 @@ def test_shipped_runtime_env_only_sets_known_knobs():
     lines = (APP_ROOT / "config" / "runtime.env").read_text().splitlines()
     knobs = {line.lstrip("# ").split("=")[0] for line in lines if "=" in line}
     assert knobs <= {"HEALTH_STATUS", "STARTUP_DELAY_SECONDS", "FAIL_RATE", "FAIL_BEHIND_PROXY",
-                     "RESPONSE_DELAY_MS", "ML_ERROR_RATE"}
+                     "RESPONSE_DELAY_MS", "ML_ERROR_RATE",
+                     "ML_PREDICTION_DELAY_MS"}
 
 
 def test_in_image_prediction_check(handler, tmp_path):
@@ -128,3 +130,17 @@ def test_in_image_prediction_check(handler, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("test_prediction: ok")
+
+
+def test_prediction_time_histogram(handler):
+    authorised = {"X-API-Key": "k"}
+    env = {"ML_API_KEY": "k", "ML_PREDICTION_DELAY_MS": "300"}
+    assert handler("POST", "/predictions", BTC, authorised, env).status == 200
+    assert handler("POST", "/predictions", BTC, {"X-API-Key": "wrong"}, env).status == 401
+    metrics = handler("GET", "/metrics").body.splitlines()
+    assert "ml_prediction_duration_seconds_count 1" in metrics, "a refused key is not timed"
+    assert 'ml_prediction_duration_seconds_bucket{le="0.2"} 0' in metrics
+    assert 'ml_prediction_duration_seconds_bucket{le="0.5"} 1' in metrics
+    assert 'ml_prediction_duration_seconds_bucket{le="+Inf"} 1' in metrics
+    [total] = [line for line in metrics if line.startswith("ml_prediction_duration_seconds_sum")]
+    assert 0.29 <= float(total.split()[1]) < 0.5
