@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -30,6 +31,7 @@ from release_pipeline.promql import (
     check_query_template,
     check_verification_query,
 )
+from release_pipeline.schedules import check_timezone, jenkins_to_cron
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 # Points the code location at another catalog file (an absolute path); unset or empty means
@@ -194,6 +196,16 @@ Strategy = Annotated[
 AlertRoute = Literal["slack", "pagerduty", "email"]
 
 
+def _some_route(value: object) -> object:
+    if isinstance(value, list) and not value:
+        raise ValueError("an empty list alerts nobody; name slack, pagerduty or email")
+    return value
+
+
+# One route, or a non-empty list of them.
+AlertRoutes = Annotated[AlertRoute | list[AlertRoute], BeforeValidator(_some_route)]
+
+
 class Limits(_Model):
     """What one container of the service may use; memory and CPU checks are shares of it."""
 
@@ -211,7 +223,7 @@ class VerificationCheck(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     query: str
     success_condition: str
-    alert: AlertRoute | list[AlertRoute]
+    alert: AlertRoutes
     # "shared": the query measures a system the release uses, not the release itself.
     scope: Literal["release", "shared"] = "release"
     failure_limit: int = Field(default=0, ge=0)
@@ -257,6 +269,26 @@ class Verification(_Model):
             )
         return self
 
+    @property
+    def rounds(self) -> int:
+        """Measurements of each check in the bake: one every interval until it ends."""
+        return max(1, math.floor(self.bake_seconds / self.interval_seconds + 1e-9))
+
+    @model_validator(mode="after")
+    def _checks_can_breach(self) -> Verification:
+        # A check breaches on more Failed measurements than its limit: a limit of at
+        # least the bake's measurements would let it fail every one and never breach.
+        rounds = self.rounds
+        for check in self.checks:
+            if check.failure_limit >= rounds:
+                raise ValueError(
+                    f"check {check.name}: failure_limit ({check.failure_limit}) must be less"
+                    f" than the {rounds} measurement(s) of the bake (bake_seconds"
+                    f" {self.bake_seconds:g} / interval_seconds {self.interval_seconds:g}),"
+                    " or the check could never breach. Lower failure_limit or lengthen the bake."
+                )
+        return self
+
     @field_validator("checks")
     @classmethod
     def _names_are_unique(cls, checks: list[VerificationCheck]) -> list[VerificationCheck]:
@@ -284,6 +316,25 @@ class Schedule(_Model):
     timezone: str
     job: Literal["release", "retrain"] = "release"
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            return check_timezone(value)
+        except CatalogError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _spec_translates(self) -> Schedule:
+        # The same translation the code location does, so a bad spec fails at load time
+        # naming the service, not later when the schedules are built. H's hashed values
+        # depend on the job name but always stay inside their field's range.
+        try:
+            jenkins_to_cron(self.jenkins_spec, self.name or self.job)
+        except CatalogError as exc:
+            raise ValueError(f"jenkins_spec: {exc}") from None
+        return self
+
 
 class Service(_Model):
     """Everything the pipeline needs to release one service."""
@@ -302,7 +353,7 @@ class Service(_Model):
     env: dict[str, str] = {}
     secrets: list[str] = []
     build_secrets: list[str] = []
-    alerts: dict[str, AlertRoute | list[AlertRoute]] = {}
+    alerts: dict[str, AlertRoutes] = {}
     schedule: Schedule | None = None
     training: Training | None = None
     limits: Limits | None = None
@@ -331,6 +382,20 @@ class Service(_Model):
             raise ReleaseInputError(
                 f"{self.name}: run config overrides are invalid: {_describe(exc)}"
             ) from None
+
+    @model_validator(mode="after")
+    def _api_keys_are_declared_secrets(self) -> Service:
+        checks = [("health", self.health)] + [
+            (f"smoke.{index}", check) for index, check in enumerate(self.smoke)
+        ]
+        for where, check in checks:
+            if check is not None and check.api_key_secret not in (None, *self.secrets):
+                raise ValueError(
+                    f"{where}.api_key_secret {check.api_key_secret!r} is not among the"
+                    f" service's secrets {self.secrets}: add it to secrets (so it is read"
+                    " from the environment) or fix the name"
+                )
+        return self
 
     @field_validator("build_secrets")
     @classmethod
@@ -366,10 +431,41 @@ class Catalog(_Model):
         return sorted({name for svc in self.services.values() for name in svc.secrets})
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key written twice in one mapping.
+
+    Plain YAML keeps the last value, so a second ``backend:`` or ``strategy:`` would
+    silently replace the first.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # keys merged in with << may be overridden on purpose
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                    seen.setdefault(key, line)
+                except TypeError:
+                    continue  # an unhashable key: construct_mapping itself refuses it
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key!r} appears twice in the same mapping (lines {first} and"
+                        f" {line}); keep one of them",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     """Reads and validates a catalog file, naming the service and field of any error."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogError(f"Cannot read catalog {path}: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("services"), dict):
@@ -415,6 +511,17 @@ def _parse_service(path: Path, name: object, body: object) -> Service:
         )
     if not isinstance(body, dict):
         raise CatalogError(f"{path}: service {name!r} must be a mapping of fields.")
+    for key in body:
+        if not isinstance(key, str):
+            raise CatalogError(
+                f"{path}: service {name!r}: field {key!r} is not a field name; keys are words"
+                " such as port or strategy."
+            )
+    if "name" in body:
+        raise CatalogError(
+            f"{path}: service {name!r}: remove field 'name'; a service is named by its key"
+            " under services."
+        )
     try:
         return Service(name=name, **body)
     except ValidationError as exc:
@@ -424,6 +531,7 @@ def _parse_service(path: Path, name: object, body: object) -> Service:
 def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        parts.append(f"field {field!r}: {error['msg']}")
+        field = ".".join(str(part) for part in error["loc"])
+        # a check across fields (a model validator) names its fields in its message
+        parts.append(f"field {field!r}: {error['msg']}" if field else error["msg"])
     return "; ".join(parts)

@@ -59,6 +59,18 @@ class FreezeWindow(BaseModel):
     def _clock_text(self, value: time) -> str:
         return f"{value:%H:%M}"
 
+    @field_validator("environments")
+    @classmethod
+    def _lower_case_environments(cls, names: list[str]) -> list[str]:
+        # Compared exactly with RELEASE_ENVIRONMENT: 'Production' would never freeze anything.
+        bad = [name for name in names if name != name.lower()]
+        if bad:
+            raise ValueError(
+                f"environment names are written in lower case (they are compared exactly with"
+                f" RELEASE_ENVIRONMENT); got {bad}, write {[name.lower() for name in bad]}"
+            )
+        return names
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
+# Dagster's own test of a cron string (not exported at the top level): the catalog is
+# refused at load time with exactly the strings ScheduleDefinition would refuse later.
+from dagster._utils.schedules import is_valid_cron_string
+
 from release_pipeline.errors import CatalogError
 
 # (low, high) of each cron field, in order: minute, hour, day of month, month, day of week.
@@ -26,10 +30,17 @@ def jenkins_to_cron(spec: str, job_name: str) -> str:
     if len(fields) != len(FIELD_RANGES):
         raise CatalogError(f"Jenkins spec {spec!r} must have 5 fields, it has {len(fields)}.")
     seed = zlib.crc32(job_name.encode())
-    return " ".join(
+    cron = " ".join(
         _translate(field, bounds, seed, spec)
         for field, bounds in zip(fields, FIELD_RANGES, strict=True)
     )
+    if not is_valid_cron_string(cron):
+        raise CatalogError(
+            f"Jenkins spec {spec!r} gives the cron {cron!r}, which is not a valid schedule:"
+            " each field must stay in its range (minute 0-59, hour 0-23, day of month 1-31,"
+            " month 1-12, day of week 0-6) and the date must exist."
+        )
+    return cron
 
 
 def check_timezone(name: str) -> str:

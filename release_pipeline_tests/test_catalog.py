@@ -94,3 +94,112 @@ def test_catalog_rejects_build_secrets_not_declared_as_secrets(tmp_path):
 def test_run_overrides_are_validated_like_the_catalog(overrides, field):
     with pytest.raises(ReleaseInputError, match=field):
         load_catalog().service("backend").strategy_with(overrides)
+
+
+BACKEND_HEAD = "  backend:\n    description: Node.js API behind nginx\n"
+
+
+@pytest.mark.parametrize(
+    ("added", "key"),
+    [
+        ("    strategy: {kind: blue_green}\n", "strategy"),
+        ("    verification: null\n", "verification"),
+    ],
+    ids=["strategy", "verification"],
+)
+def test_a_field_written_twice_is_refused_naming_the_key_and_its_lines(tmp_path, added, key):
+    text = CATALOG_PATH.read_text()
+    assert BACKEND_HEAD in text
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text.replace(BACKEND_HEAD, BACKEND_HEAD + added, 1))
+
+    with pytest.raises(CatalogError, match=rf"key '{key}' appears twice .*\(lines \d+ and \d+\)"):
+        load_catalog(path)
+
+
+def test_a_service_declared_twice_is_refused(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        CATALOG_PATH.read_text() + "\n  backend:\n    source_dir: apps/backend\n    port: 3001\n"
+    )
+
+    with pytest.raises(CatalogError, match="key 'backend' appears twice"):
+        load_catalog(path)
+
+
+def test_keys_merged_in_with_an_anchor_may_still_be_overridden(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "platform: {repository: x}\n"
+        "defaults: &defaults {source_dir: apps/a, port: 3000, strategy: {kind: blue_green}}\n"
+        "services:\n  api:\n    <<: *defaults\n    port: 3001\n"
+    )
+
+    assert load_catalog(path).service("api").port == 3001
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda body: body.update(name="backend"), r"service 'backend': remove field 'name'"),
+        (lambda body: body.update({1: "x"}), r"service 'backend': field 1 is not a field name"),
+    ],
+    ids=["name", "number"],
+)
+def test_odd_keys_in_a_service_body_name_the_service(tmp_path, mutate, message):
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(write_catalog(tmp_path, lambda raw: mutate(raw["services"]["backend"])))
+
+
+def test_a_check_that_alerts_nobody_is_refused(tmp_path):
+    def silence(raw):
+        raw["services"]["backend"]["verification"]["checks"][0]["alert"] = []
+
+    with pytest.raises(CatalogError, match=r"verification\.checks\.0\.alert.*alerts nobody"):
+        load_catalog(write_catalog(tmp_path, silence))
+
+
+def test_an_api_key_must_be_one_of_the_service_secrets(tmp_path):
+    def misspell(raw):
+        raw["services"]["ml_engine"]["smoke"][1]["api_key_secret"] = "ML_APIKEY"
+
+    with pytest.raises(
+        CatalogError, match=r"service 'ml_engine'.*smoke\.1\.api_key_secret 'ML_APIKEY' is not"
+    ):
+        load_catalog(write_catalog(tmp_path, misspell))
+
+
+def test_freeze_window_environments_are_lower_case(tmp_path):
+    def capitalised(raw):
+        raw["platform"]["freeze_windows"] = [
+            {
+                "name": "market_hours",
+                "weekdays": ["mon"],
+                "start": "09:30",
+                "end": "16:00",
+                "timezone": "America/New_York",
+                "environments": ["Production"],
+            }
+        ]
+
+    with pytest.raises(
+        CatalogError, match=r"freeze_windows\.0\.environments.*lower case.*\['production'\]"
+    ):
+        load_catalog(write_catalog(tmp_path, capitalised))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("timezone", "Europe/Madird", r"schedule\.timezone.*Unknown time zone 'Europe/Madird'"),
+        ("jenkins_spec", "H 25 * * *", r"'schedule'.*jenkins_spec.*'H 25 \* \* \*'.*hour 0-23"),
+        ("jenkins_spec", "H 2 31 2 *", r"jenkins_spec.*the date must exist"),
+        ("jenkins_spec", "H 2 * *", r"jenkins_spec.*must have 5 fields"),
+    ],
+)
+def test_a_bad_schedule_fails_at_load_naming_the_service_and_field(tmp_path, field, value, message):
+    def set_schedule(raw):
+        raw["services"]["frontend"]["schedule"][field] = value
+
+    with pytest.raises(CatalogError, match=rf"service 'frontend': .*{message}"):
+        load_catalog(write_catalog(tmp_path, set_schedule))

@@ -7,7 +7,8 @@ is one Launchpad run away (``end`` and ``days`` in the config).
 """
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from pydantic import Field
@@ -28,7 +29,15 @@ TIMEZONE = "Europe/Madrid"
 
 
 class DoraConfig(dg.Config):
-    days: int = Field(default=7, gt=0, le=92, description="Length of the window, in days.")
+    days: int = Field(
+        default=7,
+        gt=0,
+        le=92,
+        description=(
+            f"Length of the window, in calendar days of {TIMEZONE}: it starts at the same"
+            " local time as it ends (so a week across a DST change is 167 or 169 hours)."
+        ),
+    )
     end: str = Field(
         default="",
         description="ISO time the window ends (UTC unless it says otherwise); empty is now.",
@@ -41,8 +50,13 @@ class DoraConfig(dg.Config):
     )
 
     def window(self, now: float) -> Window:
+        """``days`` local days back from ``end``: Monday 06:00 Madrid to Monday 06:00 Madrid,
+        so consecutive weekly ticks meet exactly, whatever the DST change between them."""
         end = _parse_end(self.end) if self.end else now
-        return Window(start=end - self.days * DAY_SECONDS, end=end)
+        local_end = datetime.fromtimestamp(end, ZoneInfo(TIMEZONE))
+        # aware datetimes sharing a ZoneInfo subtract on the wall clock, as the schedule ticks
+        start = (local_end - timedelta(days=self.days)).timestamp()
+        return Window(start=start, end=end, calendar_days=self.days)
 
 
 @dg.asset(
@@ -57,13 +71,15 @@ class DoraConfig(dg.Config):
 def dora(
     context: dg.AssetExecutionContext, config: DoraConfig, git: GitResource
 ) -> dg.MaterializeResult:
-    window = config.window(time.time())
+    now = time.time()
+    window = config.window(now)
     services = released_services(default_catalog())
     since = window.start - config.context_days * DAY_SECONDS
-    context.log.info(
-        f"Reading releases and rollbacks since {_iso(since)} up to {_iso(window.end)}."
-    )
-    attempts = history.read_attempts(context.instance, services, since, window.end)
+    # Up to now, not the window's end: a release of the window rolled back later (after a
+    # Monday report, say) counts as a change failure when the window is computed again.
+    until = max(now, window.end)
+    context.log.info(f"Reading releases and rollbacks since {_iso(since)} up to {_iso(until)}.")
+    attempts = history.read_attempts(context.instance, services, since, until)
     context.log.info(f"Read {len(attempts)} finished releases and rollbacks.")
 
     deployed = {

@@ -7,12 +7,15 @@ Definitions, per service over a window (and overall, the services pooled):
   live (its deployment record), median over the window's deployments; commits
   the repository no longer has are counted as unknown;
 - change failure rate: failed releases plus successful releases later rolled
-  back (a rollback ran before the next successful release), over all releases
-  of the window;
-- time to restore: an incident opens when a release fails, or when a release
-  that was later rolled back went live, and closes when a release or rollback
-  next succeeds; median over the incidents closed in the window. Incidents
-  still open at the window's end are counted apart.
+  back (a rollback ran before the next release went live), over all releases
+  of the window; a release that failed after recording its deployment (a
+  breach in ``verify_release``) is live until the rollback, so that rollback is
+  its own and not the previous release's;
+- time to restore: an incident opens when a release fails (when it went live,
+  if it deployed before failing), or when a release that was later rolled back
+  went live, and closes when a release or rollback next succeeds; median over
+  the incidents closed in the window. Incidents still open at the window's end
+  are counted apart.
 
 Refusals (a busy deploy lock, bad input) changed nothing and count nowhere.
 """
@@ -46,13 +49,25 @@ class Attempt:
     def live_at(self) -> float:
         return self.deployed_at if self.deployed_at is not None else self.ended_at
 
+    @property
+    def went_live(self) -> bool:
+        """A release that put its version live: it succeeded, or failed after its deployment
+        (a breach found by ``verify_release`` leaves the new version serving)."""
+        return self.kind == "release" and (self.succeeded or self.deployed_at is not None)
+
 
 @dataclass(frozen=True)
 class Window:
-    """Half-open interval [start, end) in Unix seconds."""
+    """Half-open interval [start, end) in Unix seconds.
+
+    ``calendar_days`` is how many days it covers when it runs from a local time to the
+    same local time days later (23 or 25 hours long across a DST change); 0 means
+    its length in 24-hour days.
+    """
 
     start: float
     end: float
+    calendar_days: int = 0
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -60,7 +75,7 @@ class Window:
 
     @property
     def days(self) -> float:
-        return (self.end - self.start) / DAY_SECONDS
+        return float(self.calendar_days) or (self.end - self.start) / DAY_SECONDS
 
     def __contains__(self, moment: float) -> bool:
         return self.start <= moment < self.end
@@ -157,11 +172,15 @@ def service_metrics(
 
 
 def rolled_back_releases(history: Sequence[Attempt]) -> set[str]:
-    """Run ids of the successful releases that a rollback ran against (in time order)."""
+    """Run ids of the releases live when a rollback ran against them (in time order).
+
+    A release that failed after recording its deployment is live too: the rollback that
+    follows it is pinned on it, not on the healthy release before it.
+    """
     rolled_back: set[str] = set()
     live_release: Attempt | None = None
     for attempt in history:
-        if attempt.kind == "release" and attempt.succeeded:
+        if attempt.went_live:
             live_release = attempt
         elif attempt.kind == "rollback" and live_release is not None:
             rolled_back.add(live_release.run_id)
@@ -177,7 +196,8 @@ def incident_spans(
     marks: list[tuple[float, bool]] = []  # (moment, True when something broke there)
     for attempt in history:
         if attempt.kind == "release" and not attempt.succeeded:
-            marks.append((attempt.ended_at, True))
+            # broken from when it went live if it deployed, else from when it failed
+            marks.append((attempt.live_at, True))
         elif attempt.succeeded:
             marks.append((attempt.live_at, attempt.run_id in rolled_back))
     spans: list[tuple[float, float | None]] = []
@@ -197,8 +217,8 @@ def daily_counts(moments: Iterable[float], window: Window) -> tuple[int, ...]:
     """How many ``moments`` fall on each day of the window, counted from its start."""
     counts = [0] * max(1, math.ceil(window.days))
     for moment in moments:
-        if moment in window:
-            counts[int((moment - window.start) // DAY_SECONDS)] += 1
+        if moment in window:  # a DST hour past the last 24 hours belongs to the last day
+            counts[min(int((moment - window.start) // DAY_SECONDS), len(counts) - 1)] += 1
     return tuple(counts)
 
 

@@ -153,3 +153,48 @@ def test_without_the_repository_lead_times_are_unknown_and_the_rest_is_computed(
     assert event.metadata["lead_time_median_hours"].value is None
     warnings = [entry.user_message for entry in logs if entry.level == logging.WARNING]
     assert any("Lead times are unknown: git clone failed" in message for message in warnings)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [((2026, 3, 23), (2026, 3, 30)), ((2026, 10, 19), (2026, 10, 26))],
+    ids=["spring-forward", "fall-back"],
+)
+def test_weekly_windows_meet_exactly_across_a_dst_change(before, after):
+    from zoneinfo import ZoneInfo
+
+    from release_pipeline.dora.asset import TIMEZONE, DoraConfig
+
+    def window(day):
+        tick = datetime(*day, 6, 0, tzinfo=ZoneInfo(TIMEZONE)).astimezone(UTC)
+        return DoraConfig(end=tick.isoformat()).window(0)
+
+    first, second = window(before), window(after)
+
+    assert second.start == first.end  # no hour counted twice, none left out
+    assert (second.end - second.start) / 3600 in (167, 169)
+    assert second.days == 7
+
+
+def test_a_release_of_the_window_rolled_back_after_its_end_counts_when_computed_again(
+    repo, tmp_path
+):
+    git = GitResource(repo_url=str(repo), work_dir=str(tmp_path / "work"))
+    with dg.instance_for_test() as instance:
+        run(instance, "backend_release")
+        end = datetime.now(UTC).isoformat()
+        time.sleep(0.01)
+        run(instance, "backend_rollback")  # after the window: the Monday report had gone out
+
+        result = dg.materialize(
+            [dora],
+            instance=instance,
+            resources={"git": git},
+            run_config={"ops": {"platform__dora": {"config": {"end": end}}}},
+        )
+
+    backend = result.asset_materializations_for_node("platform__dora")[0].metadata["services"]
+    assert (backend.value["backend"]["releases"], backend.value["backend"]["change_failures"]) == (
+        1,
+        1,
+    )

@@ -202,3 +202,34 @@ def test_the_chart_stacks_one_bar_per_service_and_day_and_escapes_names():
 )
 def test_durations_read_in_the_unit_that_fits(seconds, text):
     assert report.duration_text(seconds) == text
+
+
+def test_a_release_that_breached_after_deploying_owns_the_rollback_that_follows_it():
+    # healthy release, then one that deployed and failed verify_release, rolled back an hour later
+    history = [
+        release("healthy", 1),
+        release("breached", 49, ok=False, deployed_at=at(48.5)),
+        rollback("back", 50),
+    ]
+
+    metrics = backend(history)
+
+    assert rolled_back_releases(history) == {"breached"}
+    assert (metrics.change_failures, metrics.releases) == (1, 2)
+    assert metrics.restore_times == (1.5 * HOUR,)  # from when it went live to the rollback
+    assert metrics.open_incidents == 0
+
+
+def test_a_release_that_failed_before_deploying_leaves_the_previous_one_live():
+    history = [release("healthy", 1), release("broken", 2, ok=False), rollback("back", 3)]
+
+    assert rolled_back_releases(history) == {"healthy"}
+
+
+def test_a_week_of_169_hours_still_has_seven_days_and_its_last_hour_is_the_last_day():
+    long_week = Window(START, START + 169 * HOUR, calendar_days=7)
+
+    [metrics] = compute([release("late", 168.5)], {}, long_week).services
+
+    assert metrics.daily_deployments == (0, 0, 0, 0, 0, 0, 1)
+    assert metrics.per_day(long_week) == pytest.approx(1 / 7)
