@@ -6,12 +6,18 @@ until the bake window ends, with the canary analysis' measurement
 (release_pipeline.analysis.measure): its query scoped to every container of the
 new version. A check ends as one of three outcomes:
 
-- passed: it never breached and at least one measurement was Successful;
-- breached: more Failed measurements than its ``failure_limit``. Its alert
-  routes (PagerDuty, Slack, email) are told at once, not at the end of the
-  bake, and the check is not measured again;
-- not measured: it never had a number to judge (no data, fewer requests than
-  its minimum, Prometheus down). That is a warning, never a pass.
+- passed: it never breached and its last measurement was Successful;
+- breached: more Failed measurements than its ``failure_limit`` (its alert
+  routes, PagerDuty, Slack or email, are told at once and the check is not
+  measured again), or its last measurement of the bake Failed: a check still
+  failing when the bake ends is not fine now, whatever its limit (told then);
+- not measured: its last measurement had no number to judge (no data, fewer
+  requests than its minimum, Prometheus down). That is never a pass.
+
+The checks add up to a verdict: ``breached`` if any breached, ``unverified``
+if none was measured at all (no evidence either way: like the canary
+analysis, no data is never read as zero, so this fails the run too),
+``incomplete`` if some were not measured, else ``passed``.
 
 A breach fails the run, and traffic stays where it is: the release passed its
 health and smoke checks (and the canary its analysis), so a breach after it is
@@ -46,7 +52,13 @@ class Outcome(StrEnum):
 class Verdict(StrEnum):
     PASSED = "passed"  # every check passed
     INCOMPLETE = "incomplete"  # nothing breached, but some check was not measured
+    UNVERIFIED = "unverified"  # no check was measured: nothing is known
     BREACHED = "breached"  # at least one check breached
+
+    @property
+    def fails(self) -> bool:
+        """Whether the run fails: a breach, or a bake that measured nothing."""
+        return self in (Verdict.BREACHED, Verdict.UNVERIFIED)
 
 
 def dedup_key(service: str, version: str) -> str:
@@ -91,18 +103,29 @@ class CheckRun:
     measurements: list[Measurement] = field(default_factory=list)
     alerted: dict[str, bool] = field(default_factory=dict)
 
+    def breached(self) -> bool:
+        """Past its ``failure_limit``: breached at once, whatever comes after."""
+        failed = [m for m in self.measurements if m.phase is Phase.FAILED]
+        return len(failed) > self.check.failure_limit
+
     def outcome(self) -> Outcome:
-        phases = [m.phase for m in self.measurements]
-        if phases.count(Phase.FAILED) > self.check.failure_limit:
+        """The check's outcome once the bake is over (or it breached)."""
+        if self.breached():
             return Outcome.BREACHED
-        if Phase.SUCCESSFUL in phases:
+        last = self.measurements[-1].phase if self.measurements else None
+        if last is Phase.SUCCESSFUL:
             return Outcome.PASSED
+        if last is Phase.FAILED:
+            return Outcome.BREACHED  # still failing when the bake ended
         return Outcome.NOT_MEASURED
 
     def worst(self) -> Measurement | None:
-        """The measurement that explains the outcome: the last Failed one, else the last."""
+        """The measurement that explains the outcome: the last Failed one of a breach,
+        else the last one."""
         failed = [m for m in self.measurements if m.phase is Phase.FAILED]
-        return (failed or self.measurements or [None])[-1]
+        if failed and self.outcome() is Outcome.BREACHED:
+            return failed[-1]
+        return (self.measurements or [None])[-1]
 
     def summary(self) -> str:
         worst = self.worst()
@@ -178,6 +201,8 @@ class Report:
         outcomes = {run.outcome() for run in self.runs}
         if Outcome.BREACHED in outcomes:
             return Verdict.BREACHED
+        if outcomes == {Outcome.NOT_MEASURED}:
+            return Verdict.UNVERIFIED
         if Outcome.NOT_MEASURED in outcomes:
             return Verdict.INCOMPLETE
         return Verdict.PASSED
@@ -195,7 +220,34 @@ class Report:
             "checks": [run.as_dict() for run in self.runs],
         }
 
+    def not_measured(self) -> str:
+        """The checks not measured and why, for people: ``a, b (reason); c (reason)``."""
+        by_reason: dict[str, list[str]] = {}
+        for run in self.of(Outcome.NOT_MEASURED):
+            by_reason.setdefault(run.as_dict()["reason"], []).append(run.check.name)
+        return "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items())
+
+    def warning(self, run_url: str = "") -> str:
+        """What Slack is told when some check was not measured: the release is not verified."""
+        missing = self.of(Outcome.NOT_MEASURED)
+        return (
+            f":warning: {self.service} {self.version} is live but NOT verified:"
+            f" {len(missing)} of {len(self.runs)} post-deploy checks were not measured during"
+            f" its {self.settings.bake_seconds:g} s bake: {self.not_measured()}."
+            f" Not measured is never a pass: look at the service yourself;"
+            f" to go back, run {rollback_job(self.service)}. {run_url}"
+        ).rstrip()
+
     def failure_message(self) -> str:
+        if self.verdict is Verdict.UNVERIFIED:
+            return (
+                f"{self.service} {self.version} could not be verified: none of its"
+                f" {len(self.runs)} post-deploy checks was measured during its"
+                f" {self.settings.bake_seconds:g} s bake ({self.not_measured()})."
+                " No data is never read as a pass. Traffic was not moved:"
+                f" {self.service} {self.version} still serves. Check Prometheus and the"
+                f" service; to go back, run {rollback_job(self.service)}."
+            )
         breached = self.of(Outcome.BREACHED)
         alerts = "; ".join(f"{run.check.name} -> {_deliveries(run.alerted)}" for run in breached)
         return (
@@ -243,15 +295,18 @@ def verify(
     started = time.monotonic()
     for round_number in range(1, settings.rounds + 1):
         sleep(max(0.0, started + round_number * settings.interval_seconds - time.monotonic()))
-        watched = [run for run in runs if run.outcome() is not Outcome.BREACHED]
-        for run in watched:
+        for run in [run for run in runs if not run.breached()]:
             measurement = measure(prometheus, run.check, labels)
             run.measurements.append(measurement)
             _log(log, service, version, measurement)
-            if run.outcome() is Outcome.BREACHED:
+            if run.breached():
                 run.alerted = alert(Breach(service, version, run.check, measurement, run_url))
-        if all(run.outcome() is Outcome.BREACHED for run in runs):
+        if all(run.breached() for run in runs):
             break  # nothing left to learn from the rest of the window
+    for run in runs:
+        # Within its limit, but still failing when the bake ended: a breach, told now.
+        if run.outcome() is Outcome.BREACHED and not run.breached():
+            run.alerted = alert(Breach(service, version, run.check, run.worst(), run_url))
     return Report(service, version, settings, runs)
 
 

@@ -18,7 +18,9 @@ from release_pipeline.definitions import defs
 TRAFFIC_REPORTS: list[str] = []
 FAST_HEALTH = {"health_retries": 10, "health_interval_seconds": 0.5}
 # The post-deploy bake, shortened: it still measures, twice, and warns on what it cannot.
-FAST_VERIFY = {"bake_seconds": 1, "interval_seconds": 0.5, "scrape_wait_seconds": 0}
+# The wait ends as soon as Prometheus has scraped the new containers (about 1 s here);
+# without it a first release can end before any check could be measured: unverified.
+FAST_VERIFY = {"bake_seconds": 1, "interval_seconds": 0.5, "scrape_wait_seconds": 15}
 
 
 def release_config(
@@ -29,7 +31,15 @@ def release_config(
             "checkout": {"config": {"git_ref": git_ref, "version": version}},
             "deploy_blue_green": {"config": {**FAST_HEALTH, **health}},
             "verify_release": {"config": FAST_VERIFY},
-            "scale_down_previous": {"config": {"scale_down_delay_seconds": scale_down_delay}},
+            # FAST_VERIFY cannot measure the traffic checks (no traffic, 1 s), so the bake is
+            # incomplete; these tests are about the deploy, which then stops the old color.
+            # test_verification/test_unverified.py shows it kept warm by default.
+            "scale_down_previous": {
+                "config": {
+                    "scale_down_delay_seconds": scale_down_delay,
+                    "scale_down_unverified": True,
+                }
+            },
         }
     }
 

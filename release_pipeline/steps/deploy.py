@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from release_pipeline.assets import deployment_key
-from release_pipeline.catalog import Service
+from release_pipeline.catalog import Service, default_catalog
 from release_pipeline.errors import DeploymentFailed, RegistryError
 from release_pipeline.guards import check_release
 from release_pipeline.resources.deploy_lock import DeployLockResource
@@ -16,10 +16,13 @@ from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.registry import RegistryResource
+from release_pipeline.resources.slack import SlackResource
 from release_pipeline.secrets import read_secrets
 from release_pipeline.steps.context import Image, StrategyOverrides, release_step, service_of
+from release_pipeline.steps.notify import run_url
 from release_pipeline.strategies import blue_green
 from release_pipeline.strategies.deployment import Deployer, Deployment
+from release_pipeline.verification import Verdict
 
 
 class HealthConfig(StrategyOverrides):
@@ -33,6 +36,18 @@ class ScaleDownConfig(StrategyOverrides):
     scale_down_delay_seconds: float | None = Field(
         default=None, description="How long the old color stays warm after the switch."
     )
+    scale_down_unverified: bool = Field(
+        default=False,
+        description=(
+            "Stop the old color even when the post-deploy bake did not verify the release"
+            " (some check not measured). Off: it stays warm for a quick rollback."
+        ),
+    )
+
+    def resolve(self, service: Service):
+        """The strategy with this run's delay; ``scale_down_unverified`` is not part of it."""
+        delay = self.scale_down_delay_seconds
+        return service.strategy_with({} if delay is None else {"scale_down_delay_seconds": delay})
 
 
 def container_deployer(context, docker_engine, nginx, probe) -> Deployer:
@@ -74,7 +89,10 @@ def deploy_blue_green(
     return deployment
 
 
-@dg.op(description="Keeps the old color warm for the scale-down delay, then stops it.")
+@dg.op(
+    description="Keeps the old color warm for the scale-down delay, then stops it;"
+    " an unverified release keeps it warm."
+)
 @release_step
 def scale_down_previous(
     context: dg.OpExecutionContext,
@@ -84,10 +102,31 @@ def scale_down_previous(
     nginx: NginxResource,
     probe: HttpProbeResource,
     deploy_lock: DeployLockResource,
+    slack: SlackResource,
 ) -> Deployment:
     service = service_of(context)
     if deployment.previous is None:
         return deployment
+    unverified = deployment.verification not in ("", Verdict.PASSED)
+    if unverified and not config.scale_down_unverified:
+        container = docker_engine.container_name(service.name, deployment.previous)
+        text = (
+            f":warning: {service.name}: kept the previous color {deployment.previous} warm,"
+            f" since the post-deploy verification of {deployment.version} is"
+            f" {deployment.verification} (not measured: {deployment.not_verified})."
+            f" To go back, run {service.name}_rollback (a flip of the upstream). Once"
+            f" {deployment.version} is known good, remove container {container}; the next"
+            f" release replaces it anyway. {run_url(context.run_id)}"
+        )
+        context.log.warning(f"Skipped scale-down: {text}")
+        slack.post(default_catalog().platform.slack_channel, text, context.log, color="warning")
+        return deployment
+    if unverified:
+        context.log.warning(
+            f"Scaling down {service.name} {deployment.previous} although the verification of"
+            f" {deployment.version} is {deployment.verification}: the run's config sets"
+            " scale_down_unverified."
+        )
     delay = config.resolve(service).scale_down_delay_seconds
     context.log.info(f"Keeping {service.name} {deployment.previous} warm for {delay:.0f} s.")
     time.sleep(delay)
@@ -183,7 +222,13 @@ def record_deployment(
     extra: dict | None = None,
 ) -> None:
     """Records the service's deployment asset: what serves now, what served before, why."""
-    facts = {key: value for key, value in asdict(deployment).items() if value is not None}
+    # The bake comes after this record; it is recorded as an observation of its own.
+    after = {"verification", "not_verified"}
+    facts = {
+        key: value
+        for key, value in asdict(deployment).items()
+        if value is not None and key not in after
+    }
     environment = docker_engine.environment if docker_engine else "production"
     context.log_event(
         dg.AssetMaterialization(

@@ -35,12 +35,26 @@ def announce_release(
     service = service_of(context)
     commit = deployment.commit
     what = "rolled back to" if context.job_name.endswith("_rollback") else "released"
+    verified, color = verification_note(deployment)
     text = (
         f":rocket: {service.name} {what} {deployment.version}, live ({deployment.active})."
-        f" Commit {commit[:12] or 'n/a'}, took {_duration(context.instance, context.run_id)}."
-        f" {run_url(context.run_id)}"
+        f"{verified} Commit {commit[:12] or 'n/a'},"
+        f" took {_duration(context.instance, context.run_id)}. {run_url(context.run_id)}"
     )
-    slack.post(default_catalog().platform.slack_channel, text, context.log, color="good")
+    slack.post(default_catalog().platform.slack_channel, text, context.log, color=color)
+
+
+def verification_note(deployment: Deployment) -> tuple[str, str]:
+    """The post-deploy verdict for the announcement, and the message's color."""
+    if not deployment.verification:
+        return "", "good"  # no bake ran: a rollback, or a service without verification
+    if deployment.verification == "passed":
+        return " Verification: passed, every post-deploy check measured and met.", "good"
+    return (
+        f" Verification: {deployment.verification.upper()}, not measured so NOT verified:"
+        f" {deployment.not_verified}.",
+        "warning",
+    )
 
 
 @dg.failure_hook(required_resource_keys={"slack"})

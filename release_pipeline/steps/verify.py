@@ -1,5 +1,7 @@
 """The post-deploy verification op: the service's thresholds through Prometheus for a bake."""
 
+from dataclasses import replace
+
 import dagster as dg
 from pydantic import Field, ValidationError
 
@@ -13,7 +15,7 @@ from release_pipeline.resources.slack import SlackResource
 from release_pipeline.steps.context import release_step, service_of
 from release_pipeline.steps.notify import run_url
 from release_pipeline.strategies.deployment import Deployment
-from release_pipeline.verification import Alerts, Outcome, Report, Settings, Verdict, verify
+from release_pipeline.verification import Alerts, Outcome, Report, Settings, verify
 
 
 class VerifyConfig(dg.Config):
@@ -47,11 +49,30 @@ class VerifyConfig(dg.Config):
         return Settings.of(verification, min_requests=self.min_requests)
 
 
+def check_verify_config(run_config: dict, service: Service) -> None:
+    """Validates a run's ``verify_release`` overrides against ``service``'s catalog bake.
+
+    Called before anything is built or deployed, so a bad override fails while the
+    live version still serves untouched, not after traffic moved.
+    """
+    ops = (run_config or {}).get("ops") or {}
+    raw = (ops.get("verify_release") or {}).get("config")
+    if not raw or service.verification is None:
+        return
+    try:
+        config = VerifyConfig(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ReleaseInputError(f"verify_release config is not valid: {problems}") from None
+    config.resolve(service.verification)
+
+
 @dg.op(
     description=(
         "Watches the service's post-deploy thresholds through Prometheus for its bake window;"
         " each breach goes to PagerDuty, Slack or email as the catalog says, and fails the run"
-        " without moving traffic."
+        " without moving traffic; so does a bake that measured nothing. Checks not measured"
+        " are told to Slack."
     ),
     out=dg.Out(Deployment),
 )
@@ -83,14 +104,21 @@ def verify_release(
         description=f"{service.name} {report.version} post-deploy verification: {report.verdict}",
         metadata={**report.metadata(), "version": report.version},
     )
-    if report.verdict is Verdict.BREACHED:
-        _refuse(report)
     for run in report.of(Outcome.NOT_MEASURED):
         context.log.warning(f"Not measured, so not verified: {run.summary()}.")
+    if report.of(Outcome.NOT_MEASURED):
+        # Not measured is never a pass: people hear of it, not only the run's logs.
+        text = report.warning(run_url(context.run_id))
+        slack.post(alerts.channel, text, context.log, color="warning")
+    if report.verdict.fails:
+        _refuse(report)
     context.log.info(f"{service.name} {deployment.version} verification: {report.verdict}.")
     facts = report.metadata()
     summary = ("verification", "breached", "not_measured", "checks")
-    yield dg.Output(deployment, metadata={key: facts[key] for key in summary})
+    verified = replace(
+        deployment, verification=report.verdict.value, not_verified=report.not_measured()
+    )
+    yield dg.Output(verified, metadata={key: facts[key] for key in summary})
 
 
 @release_step
@@ -108,5 +136,6 @@ def _bake(context, config: VerifyConfig, service: Service, deployment, prometheu
 
 @release_step
 def _refuse(report: Report) -> None:
-    """Fails the step with the breaches, the alerts sent and the rollback job to run."""
+    """Fails the step with the breaches (or the checks nobody measured), the alerts sent
+    and the rollback job to run."""
     raise VerificationFailed(report.failure_message(), report.metadata())

@@ -25,6 +25,8 @@ class Deployment:
 
     ``active`` is what serves: a color, a set of instances or a deployment id,
     depending on the strategy; ``previous`` is what served before, if anything.
+    ``verification`` is the post-deploy bake's verdict (``passed``, ``incomplete``),
+    empty when none ran; ``not_verified`` names each check it did not measure, and why.
     """
 
     active: str
@@ -33,6 +35,8 @@ class Deployment:
     image: str
     switch_seconds: float
     commit: str = ""
+    verification: str = ""
+    not_verified: str = ""
 
 
 def live_facts(

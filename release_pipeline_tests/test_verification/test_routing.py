@@ -188,11 +188,12 @@ def test_a_check_without_numbers_is_not_measured_never_passed(answers):
 
 def test_too_few_requests_is_not_measured_and_the_run_can_lower_the_minimum():
     minimum = MinRequests(query=f"sum(requests{{{SCOPE}}})", threshold=20)
-    checks = [check("latency", "pagerduty", min_requests=minimum)]
-    scripts = {"latency": [5.0], "requests": [6]}
+    checks = [check("latency", "pagerduty", min_requests=minimum), check("errors", "slack")]
+    scripts = {"latency": [5.0], "requests": [6], "errors": [0.1]}
 
     quiet, recorder, _ = bake(checks, dict(scripts))
     assert quiet.verdict is Verdict.INCOMPLETE
+    assert quiet.of(Outcome.NOT_MEASURED)[0].check.name == "latency"
     assert recorder.sent == []
 
     lowered, recorder, _ = bake(checks, dict(scripts), min_requests=5)
