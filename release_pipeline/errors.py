@@ -27,6 +27,9 @@ wrong and what to do about it. The tree is small on purpose::
                                       healthy or failed its smoke tests, and traffic stayed on
                                       (or went back to) the version that was serving
         +-- AnalysisFailed            the canary's analysis said no; its measurements are attached
+    +-- SwitchBackFailed              a release failed after it took traffic, and moving the traffic
+                                      back to the version that served before failed too:
+                                      production may serve the failed version (paged)
     +-- VerificationFailed            the new version is live but breached a post-deploy threshold;
                                       traffic was not moved, the message says how to roll back
 
@@ -93,6 +96,14 @@ class ReleaseRefused(ReleaseError):
 
 class DeploymentFailed(ReleaseError):
     """The new version was refused; traffic stayed on the version that was serving."""
+
+
+class SwitchBackFailed(ReleaseError):
+    """A release that took traffic failed, and the traffic could not be moved back.
+
+    Unlike ``DeploymentFailed``, traffic did not stay on what was serving: the
+    paging sensor pages the on-call for the release run that raised it.
+    """
 
 
 class PrometheusError(ReleaseError):

@@ -1,24 +1,27 @@
 """page_on_critical_failure: real failed runs, the sensor's ticks, the sandbox's PagerDuty."""
 
 import os
+import time
 
 import dagster as dg
 import pytest
 
 from release_pipeline.assets import deployment_key
 from release_pipeline.definitions import defs
-from release_pipeline.errors import ReleaseError
+from release_pipeline.errors import DeploymentFailed, ReleaseError, SwitchBackFailed
 from release_pipeline.paging import (
     INTERVAL_ENV,
+    LOOKBACK_SECONDS,
     PAGED_TAG,
     SENSOR_NAME,
     critical_page,
     interval_seconds,
+    unpaged_failures,
 )
 from release_pipeline.resources import pagerduty as pagerduty_module
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.resources.pagerduty import PagerDutyResource
-from release_pipeline.steps.context import SERVICE_TAG
+from release_pipeline.steps.context import SERVICE_TAG, release_step
 from release_pipeline.steps.notify import ROLLBACK_TAG
 from release_pipeline_tests.support import FAST_HEALTH
 from sandbox.pagerduty import pagerduty_control, pagerduty_events, pagerduty_reset
@@ -27,26 +30,21 @@ sensor = defs.resolve_sensor_def(SENSOR_NAME)
 
 
 class Ticks:
-    """Evaluates the sensor as the daemon does: one tick after another, keeping the cursor."""
+    """Evaluates the sensor as the daemon does, one tick after another."""
 
     def __init__(self, instance: dg.DagsterInstance, env: dict[str, str]) -> None:
         self.instance = instance
-        self.cursor: str | None = None
         self.pagerduty = PagerDutyResource(
             routing_key=env["PAGERDUTY_ROUTING_KEY"], events_url=env["PAGERDUTY_EVENTS_URL"]
         )
-        self.tick()  # the first tick only places the cursor after what already happened
 
     def tick(self):
         context = dg.build_sensor_context(
             instance=self.instance,
-            cursor=self.cursor,
             resources={"pagerduty": self.pagerduty},
             definitions=defs,
         )
-        result = sensor.evaluate_tick(context)
-        self.cursor = result.cursor
-        return result
+        return sensor.evaluate_tick(context)
 
 
 @pytest.fixture
@@ -120,24 +118,15 @@ def test_a_failed_rollback_pages_once_keyed_by_the_release_it_was_rolling_back(
 
 
 @pytest.mark.sandbox
-def test_a_failure_evaluated_again_after_a_cursor_reset_is_not_paged_twice(
-    sandbox_env, instance, ticks, tmp_path
-):
+def test_a_paged_run_is_not_paged_again_by_later_ticks(sandbox_env, instance, ticks, tmp_path):
     record_live(instance, "backend", "41")
-    result = failed_rollback(instance, tmp_path)
-    ticks.tick()
+    failed_rollback(instance, tmp_path)
 
-    ticks.cursor = None  # as if the sensor were reset in the UI
-    ticks.tick()
-    replay = dg.build_run_status_sensor_context(
-        sensor_name=SENSOR_NAME,
-        dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-        resources={"pagerduty": ticks.pagerduty},
-    )
-    sensor(replay.for_run_failure())
+    first = ticks.tick()
+    later = [ticks.tick(), ticks.tick()]
 
+    assert first.skip_message == "Paged backend-41."
+    assert [t.skip_message for t in later] == ["No failed critical run to page."] * 2
     assert [e["dedup_key"] for e in pagerduty_events(sandbox_env)] == ["backend-41"]
 
 
@@ -166,6 +155,45 @@ def test_a_failed_release_pages_nobody(sandbox_env, instance, ticks):
     ticks.tick()
 
     assert pagerduty_events(sandbox_env) == []
+
+
+def failed_release(instance, error: Exception) -> dg.ExecuteInProcessResult:
+    """A backend_release run whose deploy step fails with ``error``, as release_step reports it."""
+
+    @dg.op(name="deploy_blue_green")
+    @release_step
+    def deploy():
+        raise error
+
+    @dg.job(name="backend_release", tags={SERVICE_TAG: "backend"})
+    def backend_release():
+        deploy()
+
+    result = backend_release.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    return result
+
+
+@pytest.mark.sandbox
+def test_a_release_that_could_not_switch_back_pages_keyed_by_the_version_to_get_back_to(
+    sandbox_env, instance, ticks
+):
+    record_live(instance, "backend", "41")
+    failed_release(instance, DeploymentFailed("backend green failed its smoke checks."))
+    result = failed_release(
+        instance, SwitchBackFailed("backend green (version 42) failed, and switching back too.")
+    )
+
+    ticks.tick()
+    ticks.tick()
+
+    [event] = pagerduty_events(sandbox_env)
+    assert event["dedup_key"] == "backend-41"
+    summary = event["payload"]["summary"]
+    assert summary.startswith("backend_release failed (backend, switching back to version 41): ")
+    assert "switching back too." in summary
+    assert event["payload"]["custom_details"]["error"] == "SwitchBackFailed"
+    assert instance.get_run_by_id(result.run_id).tags[PAGED_TAG] == "backend-41"
 
 
 @pytest.mark.sandbox
@@ -227,7 +255,7 @@ def test_the_dedup_key_names_the_release(job, tags, run_config, dedup_key):
 
 
 @pytest.mark.sandbox
-def test_a_page_pagerduty_refuses_fails_the_tick_with_what_to_do(
+def test_a_page_pagerduty_refuses_fails_the_tick_and_the_next_tick_pages_it_once(
     sandbox_env, instance, ticks, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(pagerduty_module, "RETRY_DELAY_SECONDS", 0.01)
@@ -235,13 +263,31 @@ def test_a_page_pagerduty_refuses_fails_the_tick_with_what_to_do(
     result = failed_rollback(instance, tmp_path)
     pagerduty_control(sandbox_env, "error", count=10)
     try:
-        [reaction] = ticks.tick().dagster_run_reactions
+        with pytest.raises(ReleaseError) as refused:
+            ticks.tick()
     finally:
         pagerduty_control(sandbox_env, "ok")
 
-    assert "PagerDuty did not take the page backend-41" in reaction.error.message
-    assert "Page the on-call by hand" in reaction.error.message
+    message = str(refused.value)
+    assert "PagerDuty did not take the page backend-41 for backend_rollback run" in message
+    assert "page the on-call by hand" in message
     assert PAGED_TAG not in instance.get_run_by_id(result.run_id).tags
+    assert pagerduty_events(sandbox_env) == []
+
+    ticks.tick()  # PagerDuty is back
+    ticks.tick()
+
+    assert [e["dedup_key"] for e in pagerduty_events(sandbox_env)] == ["backend-41"]
+    assert instance.get_run_by_id(result.run_id).tags[PAGED_TAG] == "backend-41"
+
+
+def test_failed_runs_older_than_the_lookback_are_left_alone():
+    instance = dg.DagsterInstance.ephemeral()
+    run = failed_run(instance, "backend_rollback", {ROLLBACK_TAG: "backend"})
+    names = ["backend_rollback"]
+
+    assert [r.run_id for r in unpaged_failures(instance, names, time.time())] == [run.run_id]
+    assert unpaged_failures(instance, names, time.time() + LOOKBACK_SECONDS + 60) == []
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(None, 30), ("", 30), ("5", 5), (" 2 ", 2)])

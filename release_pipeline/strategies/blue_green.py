@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from release_pipeline.catalog import BlueGreen, Service
-from release_pipeline.errors import DeploymentFailed, ReleaseError
+from release_pipeline.errors import DeploymentFailed, ReleaseError, SwitchBackFailed
 from release_pipeline.resources.docker_engine import RunningContainer
 from release_pipeline.resources.nginx import Backend, UpstreamState
 from release_pipeline.strategies.checks import (
@@ -66,7 +66,9 @@ def deploy(deployer: Deployer, release: Release) -> Deployment:
         switch_traffic(deployer, service, container, facts)
         confirm_version(deployer.probe, lb_url + health_path(release.service), release.version)
     except ReleaseError as exc:
-        switch_back_and_remove(deployer, release, preview, state)
+        switch_back_and_remove(
+            deployer, release, preview, state, f"did not take the traffic ({exc})"
+        )
         raise DeploymentFailed(
             f"{service} {preview} (version {release.version}) did not take the traffic ({exc});"
             f" traffic went back to {active or 'nothing'}."
@@ -178,7 +180,9 @@ def ensure_smoke_through_lb_or_switch_back(
     if not failures:
         return
     deployer.log.error(f"{service.name} smoke checks failed through the load balancer.")
-    switch_back_and_remove(deployer, release, color, before)
+    switch_back_and_remove(
+        deployer, release, color, before, "failed its smoke checks through the load balancer"
+    )
     raise DeploymentFailed(
         f"{service.name} {color} (version {release.version}) failed its smoke checks through"
         f" the load balancer; traffic went back to {before.get('active') or 'nothing'}."
@@ -187,10 +191,23 @@ def ensure_smoke_through_lb_or_switch_back(
 
 
 def switch_back_and_remove(
-    deployer: Deployer, release: Release, color: str, before: UpstreamState
+    deployer: Deployer, release: Release, color: str, before: UpstreamState, failure: str
 ) -> None:
-    """After a failure past the switch: the upstream as it was, the new color gone."""
-    restore_previous(deployer, release.service, before)
+    """After a failure past the switch: the upstream as it was, the new color gone.
+
+    Raises SwitchBackFailed, which pages, when the upstream cannot be put back.
+    """
+    service = release.service.name
+    try:
+        restore_previous(deployer, release.service, before)
+    except ReleaseError as exc:
+        deployer.log.error(f"Could not switch {service} traffic back: {exc}")
+        raise SwitchBackFailed(
+            f"{service} {color} (version {release.version}) {failure}, and switching the"
+            f" traffic back to {before.get('active') or 'nothing'} failed too: {exc}"
+            f" Production may still serve version {release.version}: check the load balancer"
+            f" and run {service}_rollback, or put the upstream back by hand."
+        ) from None
     deployer.runtime.remove(deployer.runtime.container_name(release.service.name, color))
 
 
