@@ -3,7 +3,8 @@
 Never older: a release whose commit is a strict ancestor of the live commit is
 refused unless the run is tagged ``release/force=true``. Releasing the live commit
 again and releasing another line of history both pass. When the live commit is
-unknown, or the repository does not hold it, the release passes with a warning.
+unknown, or the repository does not hold it or only a shallow history of it, the
+release passes with a warning.
 
 Freeze windows (the catalog's ``platform.freeze_windows`` plus the service's own):
 inside a window that names this environment (``RELEASE_ENVIRONMENT``, taken as
@@ -31,6 +32,7 @@ from release_pipeline.freeze import Freeze, active_freezes
 from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.nginx import NginxResource
 from release_pipeline.steps.context import Source, release_step, service_named
+from release_pipeline.steps.verify import check_verify_config
 
 FORCE_TAG = "release/force"
 EMERGENCY_TAG = "release/emergency"
@@ -71,9 +73,20 @@ class Verdict:
 def guard_release(
     context: dg.OpExecutionContext, source: Source, git: GitResource, nginx: NginxResource
 ) -> Source:
+    check_run_config(context, source)
     verdict = check_release(context, source, git, nginx, "build")
     context.add_output_metadata(verdict.metadata())
     return source
+
+
+def check_run_config(context: dg.OpExecutionContext, source: Source) -> None:
+    """Refuses run config that a later step would only reject after traffic moved."""
+    try:
+        check_verify_config(context.run_config, service_named(source.service))
+    except ReleaseInputError as exc:
+        raise ReleaseInputError(
+            f"{exc} Nothing was built or deployed: fix the run's config and launch it again."
+        ) from None
 
 
 def check_release(
@@ -107,7 +120,8 @@ def check_freeze(
         raise ReleaseRefused(
             f"{service.name}: {change} refused: {environment()} is inside {described}."
             f" {unchanged} Rollbacks and restores are not frozen. In an emergency, launch the"
-            f" run again with the tag {EMERGENCY_TAG}=true."
+            f" run again with the tag {EMERGENCY_TAG}=true (Jenkins: the RELEASE_EMERGENCY"
+            " build parameter)."
         )
     context.log.warning(
         f"EMERGENCY: {service.name} {change} goes ahead inside {described}, because the run"
@@ -149,8 +163,9 @@ def check_not_older(
     older = git.is_ancestor(source.path, commit, live)
     if older is None:
         context.log.warning(
-            f"The live commit {live[:12]} of {service.name} is not in the repository, so"
-            f" nobody can tell whether {commit[:12]} is older: releasing it without the check."
+            f"The live commit {live[:12]} of {service.name} is not in the repository, or its"
+            f" history there is cut short (a shallow clone), so nobody can tell whether"
+            f" {commit[:12]} is older: releasing it without the check."
         )
         return None
     if not older:
@@ -178,7 +193,7 @@ def _older_message(service: Service, source: Source, live: str, moment: Moment) 
         f"{service.name}: refused to release commit {commit} ({source.git_ref}, version"
         f" {source.version}): {why}. {UNCHANGED[moment]} To go back on purpose, prefer"
         f" {service.name}_rollback; to release this commit anyway, launch the run again with"
-        f" the tag {FORCE_TAG}=true."
+        f" the tag {FORCE_TAG}=true (Jenkins: the RELEASE_FORCE build parameter)."
     )
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import dagster as dg
 
 from release_pipeline.errors import ReleaseInputError
 
 REDACTED = "***"
+# The ``user:password@`` of a URL (``scheme://userinfo@host``), wherever it sits in a text.
+URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@'\"]+@")
 # Secrets of the systems the pipeline talks to, besides the services' own.
 PLATFORM_SECRETS = (
     "REGISTRY_PASSWORD",
@@ -47,11 +51,23 @@ def known_secret_names() -> list[str]:
 
 
 def redact_known(text: str) -> str:
-    """Redacts every secret the catalog or the platform names: for texts a service echoed."""
-    return redact(text, known_secret_names())
+    """Redacts every secret the catalog or the platform names, and URL credentials.
+
+    For texts a service or a tool echoed.
+    """
+    return without_userinfo(redact(text, known_secret_names()))
 
 
 def known_secret_values() -> list[str]:
     """The values to hide in streamed command output, longest first."""
     values = (dg.EnvVar(name).get_value() for name in known_secret_names())
     return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+
+def without_userinfo(text: str) -> str:
+    """Hides the credentials of every URL in ``text`` (``https://***@host/...``).
+
+    For messages that name a URL taken from settings, such as a git remote with a
+    token in it, and for tool output that quotes one.
+    """
+    return URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)

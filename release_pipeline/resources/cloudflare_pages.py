@@ -81,6 +81,14 @@ class CloudflarePages:
         deployments = self._call("GET", "/deployments?env=production")
         return [item["short_id"] for item in reversed(deployments)]
 
+    def commit(self, site: str, deployment_id: str) -> str | None:
+        """The commit hash ``publish`` gave the deployment; None when Cloudflare has none."""
+        for item in self._call("GET", "/deployments?env=production"):
+            if item.get("short_id") == deployment_id:
+                trigger = item.get("deployment_trigger") or {}
+                return (trigger.get("metadata") or {}).get("commit_hash") or None
+        return None
+
     def remove(self, site: str, deployment_id: str) -> None:
         self._call("DELETE", f"/deployments/{deployment_id}")
 

@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from release_pipeline.errors import ReleaseInputError
+from release_pipeline.secrets import without_userinfo
 
 GIT_TIMEOUT_SECONDS = 300
 # A branch, tag or commit: no leading dash (it would be read as an option), no "..".
@@ -61,16 +62,23 @@ class GitResource(dg.ConfigurableResource):
 
         A ``descendant`` pushed after the checkout is fetched first. None means the
         repository does not hold it (a deleted branch, rewritten history) or could not
-        be fetched, so nobody can tell.
+        be fetched, so nobody can tell. In a shallow clone a missing link only proves
+        the history was cut, so the full history is fetched before answering no, and
+        None is the answer when it cannot be.
         """
         if not _has_commit(checkout, descendant):
             fetched = _run_git("-C", str(checkout), "fetch", "--quiet", "--tags", "origin")
             if fetched.returncode != 0 or not _has_commit(checkout, descendant):
                 return None
-        result = _run_git("-C", str(checkout), "merge-base", "--is-ancestor", commit, descendant)
-        if result.returncode not in (0, 1):
-            raise ReleaseInputError(f"git merge-base failed: {result.stderr.strip()}")
-        return result.returncode == 0
+        if _merge_base_is_ancestor(checkout, commit, descendant):
+            return True
+        if not _is_shallow(checkout):
+            return False
+
+        _run_git("-C", str(checkout), "fetch", "--quiet", "--unshallow", "--tags", "origin")
+        if _is_shallow(checkout):
+            return None
+        return _merge_base_is_ancestor(checkout, commit, descendant)
 
     def commit_times(self, commits: Iterable[str]) -> dict[str, float]:
         """Committer time (Unix seconds) of each commit the repository holds; others left out.
@@ -106,6 +114,19 @@ def _has_commit(checkout: Path, commit: str) -> bool:
     return found.returncode == 0
 
 
+def _merge_base_is_ancestor(checkout: Path, commit: str, descendant: str) -> bool:
+    result = _run_git("-C", str(checkout), "merge-base", "--is-ancestor", commit, descendant)
+    if result.returncode not in (0, 1):
+        raise ReleaseInputError(f"git merge-base failed: {result.stderr.strip()}")
+    return result.returncode == 0
+
+
+def _is_shallow(checkout: Path) -> bool:
+    """Whether the clone's history is cut short (``--depth``); unknown counts as shallow."""
+    answer = _run_git("-C", str(checkout), "rev-parse", "--is-shallow-repository")
+    return answer.returncode != 0 or answer.stdout.strip() != "false"
+
+
 def _run_git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["git", *args], capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS
@@ -122,7 +143,7 @@ def _resolve(repo: Path, ref: str, url: str) -> str:
         )
         if result.returncode == 0:
             return result.stdout.strip()
-    raise ReleaseInputError(f"git ref {ref!r} does not exist in {url}.")
+    raise ReleaseInputError(f"git ref {ref!r} does not exist in {without_userinfo(url)}.")
 
 
 def _git(*args: str) -> str:
@@ -130,5 +151,7 @@ def _git(*args: str) -> str:
         ["git", *args], capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS
     )
     if result.returncode != 0:
-        raise ReleaseInputError(f"git {args[0]} failed: {result.stderr.strip()}")
+        # git may quote the remote, and a remote may carry a token in its URL.
+        reason = without_userinfo(result.stderr.strip())
+        raise ReleaseInputError(f"git {args[0]} failed: {reason}")
     return result.stdout

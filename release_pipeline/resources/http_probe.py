@@ -9,6 +9,8 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from release_pipeline.secrets import without_userinfo
+
 PROBE_TIMEOUT_SECONDS = 5.0
 BODY_EXCERPT = 300
 
@@ -47,10 +49,11 @@ class HttpProbeResource(dg.ConfigurableResource):
                 method, url, json=json_body, headers=headers, timeout=self.timeout_seconds
             )
         except httpx.HTTPError as exc:
-            return ProbeResult(False, None, None, f"{method} {url}: {type(exc).__name__}: {exc}")
+            failed = f"{method} {url}: {type(exc).__name__}: {exc}"
+            return ProbeResult(False, None, None, without_userinfo(failed))
         body = _json_or_none(response)
         excerpt = response.text[:BODY_EXCERPT].strip()
-        answer = f"{method} {url}: HTTP {response.status_code} {excerpt}"
+        answer = f"{method} {without_userinfo(url)}: HTTP {response.status_code} {excerpt}"
         if response.status_code != expect_status:
             return ProbeResult(False, response.status_code, body, answer)
         mismatched = _mismatches(body, expect_json or {})

@@ -9,6 +9,7 @@ import httpx
 from pydantic import Field
 
 from release_pipeline.errors import PrometheusError
+from release_pipeline.secrets import without_userinfo
 
 QUERY_TIMEOUT_SECONDS = 5.0
 ERROR_EXCERPT = 300
@@ -94,7 +95,9 @@ class PrometheusResource(dg.ConfigurableResource):
             response = httpx.get(url, params=params, timeout=self.timeout_seconds)
         except httpx.HTTPError as exc:
             raise PrometheusError(
-                f"Prometheus at {self.url} is unreachable: {type(exc).__name__}: {exc}"
+                without_userinfo(
+                    f"Prometheus at {self.url} is unreachable: {type(exc).__name__}: {exc}"
+                )
             ) from None
         try:
             body = response.json()

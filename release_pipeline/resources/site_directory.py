@@ -1,7 +1,8 @@
 """A static site served by nginx from a directory of immutable deployments.
 
-Layout under ``sites_dir/<site>``: ``deployments/<id>/`` holds each build, and
-``current`` is a symlink to the live one. Replacing the symlink with
+Layout under ``sites_dir/<site>``: ``deployments/<id>/`` holds each build,
+``commits/<id>`` the commit it was built from, and ``current`` is a symlink to the
+live one. Replacing the symlink with
 ``os.replace`` is atomic, and nginx resolves it per request, so every request
 sees either the old build or the new one, never a mix.
 """
@@ -15,6 +16,7 @@ from release_pipeline.errors import PublishError
 
 PLACEHOLDER = "none"
 ASSETS = "assets"
+COMMITS = "commits"
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,17 @@ class DirectorySite:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(build_dir, staging)
         self._carry_over_assets(site, staging)
+        # Written first, so a rollback to any published deployment can name its commit.
+        record = self._commit_file(site, deployment_id)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(commit)
         os.replace(staging, target)
         return deployment_id
+
+    def commit(self, site: str, deployment_id: str) -> str | None:
+        """The commit a deployment was built from; None when it was never recorded."""
+        record = self._commit_file(site, deployment_id)
+        return (record.read_text().strip() or None) if record.is_file() else None
 
     def _carry_over_assets(self, site: str, staging: Path) -> None:
         """Keeps the live build's assets reachable from the new deployment.
@@ -79,9 +90,13 @@ class DirectorySite:
 
     def remove(self, site: str, deployment_id: str) -> None:
         shutil.rmtree(self._deployments(site) / deployment_id, ignore_errors=True)
+        self._commit_file(site, deployment_id).unlink(missing_ok=True)
 
     def _root(self, site: str) -> Path:
         return Path(self.sites_dir) / site
 
     def _deployments(self, site: str) -> Path:
         return self._root(site) / "deployments"
+
+    def _commit_file(self, site: str, deployment_id: str) -> Path:
+        return self._root(site) / COMMITS / deployment_id

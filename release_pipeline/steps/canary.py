@@ -7,7 +7,7 @@ from release_pipeline.analysis import Overrides
 from release_pipeline.assets import deployment_key
 from release_pipeline.catalog import Canary, Service
 from release_pipeline.errors import AnalysisFailed, DeploymentFailed, ReleaseInputError
-from release_pipeline.guards import check_release
+from release_pipeline.guards import check_freeze, check_release
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.docker_engine import DockerResource
 from release_pipeline.resources.git import GitResource
@@ -22,6 +22,7 @@ from release_pipeline.strategies import canary
 from release_pipeline.strategies.deployment import Deployment
 
 STRATEGY_FIELDS = ("steps", "health_retries", "health_interval_seconds", "scale_down_delay_seconds")
+STOPPED_BY_FREEZE = "The canary was stopped: stable serves all traffic and the canary is gone."
 
 
 class CanaryConfig(dg.Config):
@@ -84,6 +85,7 @@ def deploy_canary(
         env={**service.env, **read_secrets(service.secrets)},
         params=params,
         overrides=overrides,
+        check_freeze=_freeze_check(context, service, image.source.version),
     )
     deployer = _deployer(context, docker_engine, nginx, probe, prometheus)
     with deploy_lock.hold(service.name, context.run_id, context.log):
@@ -96,6 +98,15 @@ def deploy_canary(
     overrides = verdict.overrides()
     _record(context, service, rollout, image.source.commit, "release", docker_engine, overrides)
     return rollout.deployment
+
+
+def _freeze_check(context, service: Service, version: str):
+    """The freeze guard for each canary weight: an analysis may outlast a window's start."""
+
+    def check(change: str) -> None:
+        check_freeze(context, service, f"{change} for {version}", STOPPED_BY_FREEZE)
+
+    return check
 
 
 @dg.op(description="Puts the stable version that served before back, without analysis.")

@@ -1,12 +1,13 @@
 """Static site ops: publish a build and move production to it; move it back on rollback."""
 
+import dataclasses
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from release_pipeline.assets import site_key
 from release_pipeline.catalog import Service
-from release_pipeline.guards import check_release
+from release_pipeline.guards import COMMIT, check_release
 from release_pipeline.resources.deploy_lock import DeployLockResource
 from release_pipeline.resources.git import GitResource
 from release_pipeline.resources.http_probe import HttpProbeResource
@@ -16,6 +17,8 @@ from release_pipeline.secrets import read_secrets
 from release_pipeline.steps.context import Source, release_step, service_of
 from release_pipeline.strategies import static_site
 from release_pipeline.strategies.deployment import Deployment
+
+RECORDS_SEARCHED = 200  # how far back a rollback looks for the commit of its target
 
 
 def _deployer(context, hosting, probe, nginx, service: Service) -> static_site.Deployer:
@@ -69,8 +72,34 @@ def rollback_site(
     deployer = _deployer(context, static_hosting, probe, nginx, service)
     with deploy_lock.hold(service.name, context.run_id, context.log):
         deployment = static_site.rollback(deployer, service)
-    _record(context, service, deployment, "rollback", deployer.site_url)
+        if not deployment.commit:
+            commit = recorded_commit(context, service, deployment.active)
+            deployment = dataclasses.replace(deployment, commit=commit)
+        # Recorded under the lock: the never-older guard reads the live commit from it.
+        _record(context, service, deployment, "rollback", deployer.site_url)
     return deployment
+
+
+def recorded_commit(context, service: Service, deployment_id: str) -> str:
+    """The commit an earlier release recorded for ``deployment_id``; empty when none did.
+
+    Deployments published before the publisher kept commits are found this way.
+    """
+    result = context.instance.fetch_materializations(site_key(service.name), RECORDS_SEARCHED)
+    for record in result.records:
+        metadata = record.asset_materialization.metadata
+        commit = _text(metadata.get("commit"))
+        if _text(metadata.get("deployment_id")) == deployment_id and COMMIT.match(commit):
+            return commit
+    context.log.warning(
+        f"No record names the commit of {service.name} deployment {deployment_id}: the"
+        " never-older guard cannot check the next release until one is released."
+    )
+    return ""
+
+
+def _text(value) -> str:
+    return str(value.value) if value is not None else ""
 
 
 def _record(
@@ -84,7 +113,7 @@ def _record(
                 "deployment_id": deployment.active,
                 "previous_deployment_id": deployment.previous or "none",
                 "version": deployment.version,
-                "commit": deployment.commit or "unchanged",
+                "commit": deployment.commit or "none",
                 "reason": reason,
                 "switch_seconds": round(deployment.switch_seconds, 3),
                 "url": dg.MetadataValue.url(url),

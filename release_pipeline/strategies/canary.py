@@ -7,6 +7,8 @@ Promotion routes all traffic to the canary, smoke-tests it through the load
 balancer, replaces stable with the new image, routes all traffic back to
 stable and removes the canary. An abort routes all traffic to stable,
 confirms it through the load balancer and removes the canary; the run fails.
+A freeze window that opens while the canary is analysed stops it the same way
+before its next weight or its promotion.
 
 The live state is the header of the service's nginx upstream file (stable
 version, image, commit, canary weight, the version before), so a re-run reads
@@ -17,6 +19,7 @@ deploy, or a stable lost in a crash) the new version goes straight to stable.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -24,7 +27,13 @@ import dagster as dg
 
 from release_pipeline.analysis import Analysis, Overrides, run_analysis, wait_until_scraped
 from release_pipeline.catalog import Canary, Service
-from release_pipeline.errors import AnalysisFailed, DeploymentFailed
+from release_pipeline.errors import (
+    AnalysisFailed,
+    DeploymentFailed,
+    ReleaseError,
+    ReleaseRefused,
+    SwitchBackFailed,
+)
 from release_pipeline.resources.docker_engine import DockerResource, RunningContainer
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.resources.nginx import Backend, NginxResource, UpstreamState
@@ -48,6 +57,10 @@ from release_pipeline.strategies.tracks import (
 SCRAPE_TIMEOUT_SECONDS = 60.0
 
 
+def never_frozen(change: str) -> None:
+    """The freeze check of a release that no window can stop (tests, rollbacks)."""
+
+
 @dataclass(frozen=True)
 class Release:
     """What to deploy, its environment, and how the canary is run and analysed."""
@@ -59,6 +72,9 @@ class Release:
     env: dict[str, str] = field(repr=False)
     params: Canary
     overrides: Overrides = field(default_factory=Overrides)
+    # Called with the change about to happen before each weight and the promotion; raises
+    # ReleaseRefused when a freeze window opened while the canary was being analysed.
+    check_freeze: Callable[[str], object] = field(default=never_frozen, repr=False)
 
 
 @dataclass(frozen=True)
@@ -93,12 +109,14 @@ def deploy(deployer: Deployer, release: Release) -> Rollout:
     ensure_scraped(deployer, release)
     steps: list[tuple[int, Analysis]] = []
     for weight in release.params.steps:
+        ensure_not_frozen(deployer, release, state, stable, f"raising the canary to {weight} %")
         set_weight(deployer, release, state, stable, canary, weight)
         analysis = analyse(deployer, release)
         steps.append((weight, analysis))
         if not analysis.successful:
             abort(deployer, release, state, stable, steps)
 
+    ensure_not_frozen(deployer, release, state, stable, "promotion")
     return Rollout(promote(deployer, release, state, stable, canary), "promoted", steps)
 
 
@@ -124,6 +142,22 @@ def ensure_only_stable_serves(
             f"A {service.name} canary of an earlier run had {state.get('canary_weight')} %"
             f" of traffic; stable {state.get('version')} has it all again."
         )
+
+
+def ensure_not_frozen(
+    deployer: Deployer,
+    release: Release,
+    state: UpstreamState,
+    stable: RunningContainer,
+    change: str,
+) -> None:
+    """Before more traffic moves: a freeze window that opened meanwhile stops the canary."""
+    try:
+        release.check_freeze(change)
+    except ReleaseRefused:
+        back_to_stable(deployer, release, state, stable, "was stopped by a freeze window")
+        deployer.log.error(f"Stopped the {release.service.name} canary {release.version}.")
+        raise
 
 
 def start_canary(deployer: Deployer, release: Release) -> RunningContainer:
@@ -189,7 +223,9 @@ def abort(
 ) -> NoReturn:
     """All traffic back to stable, confirmed through nginx; the canary removed; the run fails."""
     service = release.service.name
-    switch_seconds = back_to_stable(deployer, release, state, stable)
+    switch_seconds = back_to_stable(
+        deployer, release, state, stable, f"was aborted: {steps[-1][1].reason}"
+    )
     deployer.log.error(f"Aborted the {service} canary {release.version}: {steps[-1][1].reason}")
 
     weight, analysis = steps[-1]
@@ -214,7 +250,9 @@ def promote(
     lb_url = deployer.lb.lb_url(service.name)
     failures = run_smoke_checks(deployer.probe, service, lb_url, release.env)
     if failures:
-        back_to_stable(deployer, release, state, stable)
+        back_to_stable(
+            deployer, release, state, stable, "failed its smoke checks through the load balancer"
+        )
         raise DeploymentFailed(
             f"{service.name} canary {release.version} failed its smoke checks through the load"
             f" balancer; stable {state.get('version')} serves 100 % again. {'; '.join(failures)}"
@@ -227,16 +265,32 @@ def promote(
 
 
 def back_to_stable(
-    deployer: Deployer, release: Release, state: UpstreamState, stable: RunningContainer
+    deployer: Deployer,
+    release: Release,
+    state: UpstreamState,
+    stable: RunningContainer,
+    failure: str,
 ) -> float:
     """Gives stable all traffic, confirmed through nginx, and removes the canary.
 
-    Returns the seconds from the upstream change to the confirmation.
+    Returns the seconds from the upstream change to the confirmation. Raises
+    SwitchBackFailed, which pages, when stable cannot be given the traffic back.
     """
     service = release.service
     started = time.monotonic()
-    deployer.lb.apply(service.name, [Backend(stable.address)], header_facts(state, canary_weight=0))
-    confirm_serving(deployer, service, STABLE, state.get("version"))
+    try:
+        deployer.lb.apply(
+            service.name, [Backend(stable.address)], header_facts(state, canary_weight=0)
+        )
+        confirm_serving(deployer, service, STABLE, state.get("version"))
+    except ReleaseError as exc:
+        deployer.log.error(f"Could not give {service.name} stable the traffic back: {exc}")
+        raise SwitchBackFailed(
+            f"{service.name} canary {release.version} {failure}, and giving stable"
+            f" {state.get('version')} all traffic back failed: {exc} The canary may still"
+            f" serve part of the traffic: check the load balancer and run"
+            f" {service.name}_rollback, or put the upstream back by hand."
+        ) from None
     switch_seconds = time.monotonic() - started
     deployer.log.info(f"Switched {service.name} traffic back to stable {state.get('version')}.")
     remove_after(deployer, service, CANARY, DRAIN_SECONDS)

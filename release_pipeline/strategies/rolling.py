@@ -3,16 +3,17 @@
 Each instance leaves the upstream before it is replaced, so nginx never sends
 a request to a container that is going away; it comes back once healthy with
 the new version, on the host port it had, so the upstream ends as it began.
-If an instance never gets healthy, or the final verification fails, every
-instance already replaced goes back to the previous image and the upstream
-file is written back byte for byte.
+If anything stops the rollout (an instance that never gets healthy, an engine
+error, a failed final verification), every instance already replaced or taken
+out goes back to the previous image and the upstream file is written back byte
+for byte. An instance that cannot be restored is left out of the upstream.
 """
 
 import time
 from dataclasses import dataclass, field
 
 from release_pipeline.catalog import Rolling, Service
-from release_pipeline.errors import DeploymentFailed
+from release_pipeline.errors import DeploymentFailed, ReleaseError
 from release_pipeline.resources.docker_engine import RunningContainer
 from release_pipeline.resources.nginx import Backend, UpstreamState
 from release_pipeline.strategies.checks import run_smoke_checks, wait_until_healthy
@@ -48,18 +49,22 @@ def deploy(deployer: Deployer, release: RollingRelease) -> Deployment:
         for index in range(len(instances)):
             replace_instance(deployer, release, instances, serving, index, before)
         failures = verify_through_lb(deployer, release)
-    except InstanceUnhealthy as unhealthy:
-        restore(deployer, release, before, original, instances, serving)
-        raise DeploymentFailed(
-            f"{unhealthy} The instances already replaced were restored to version"
-            f" {before.get('version') or 'none'}; the upstream is as before."
-        ) from None
+    except Exception as stopped:
+        # Whatever stopped the rollout, the fleet must not stay half replaced.
+        outcome = restore(deployer, release, before, original, instances, serving)
+        if isinstance(stopped, InstanceUnhealthy):
+            raise DeploymentFailed(f"{stopped} {outcome}") from None
+        if isinstance(stopped, ReleaseError):
+            raise DeploymentFailed(
+                f"The rollout of {name} {release.version} stopped at an error ({stopped})."
+                f" {outcome}"
+            ) from stopped
+        raise
     if failures:
-        restore(deployer, release, before, original, instances, serving)
+        outcome = restore(deployer, release, before, original, instances, serving)
         raise DeploymentFailed(
             f"{name} {release.version} failed verification through the load balancer within"
-            f" {release.params.verify_timeout_seconds:.0f} s: {'; '.join(failures)}."
-            f" Every instance was restored to version {before.get('version') or 'none'}."
+            f" {release.params.verify_timeout_seconds:.0f} s: {'; '.join(failures)}. {outcome}"
         )
 
     replaced = UpstreamState({}) if release.rollback_of else before
@@ -192,29 +197,76 @@ def restore(
     original: list[RunningContainer | None],
     instances: list[RunningContainer | None],
     serving: list[RunningContainer | None],
+) -> str:
+    """Puts every touched instance back on the previous image, then the upstream as it was.
+
+    Keeps going past an instance that cannot be restored, so one failure does not
+    strand the others; returns a sentence saying how the fleet was left.
+    """
+    name = release.service.name
+    lost: dict[int, str] = {}
+    for index, was in enumerate(original):
+        # A slot taken out but not yet replaced counts too: its old container may be gone.
+        if instances[index] is was and serving[index] is was:
+            continue
+        try:
+            restore_instance(deployer, release, before, was, instances, serving, index)
+        except Exception as exc:
+            lost[index] = str(exc)
+            deployer.log.error(f"Could not restore {name} instance {index}: {exc}")
+
+    kept = [None if index in lost else was for index, was in enumerate(original)]
+    try:
+        deployer.lb.apply(name, backends(kept), before.facts)
+    except Exception as exc:
+        deployer.log.error(f"Could not write the {name} upstream back: {exc}")
+        return (
+            f"Restoring {name} failed: the upstream could not be written back ({exc});"
+            " check the instances and the load balancer by hand."
+        )
+    previous_version = before.get("version") or "none"
+    if not lost:
+        return (
+            f"Every instance already replaced was restored to version {previous_version};"
+            " the upstream is as before."
+        )
+    failed = "; ".join(f"instance {index}: {why}" for index, why in lost.items())
+    return (
+        f"Restoring {name} to version {previous_version} failed for {failed}. Those instances"
+        " are out of the load balancer; the others serve the previous version."
+    )
+
+
+def restore_instance(
+    deployer: Deployer,
+    release: RollingRelease,
+    before: UpstreamState,
+    was: RunningContainer | None,
+    instances: list[RunningContainer | None],
+    serving: list[RunningContainer | None],
+    index: int,
 ) -> None:
-    """Puts every touched instance back on the previous image, then the upstream as it was."""
+    """Puts one slot back as it was: the previous image, or nothing if it held nothing."""
     name = release.service.name
     previous_image, previous_version = before.get("image"), before.get("version")
-    for index, (was, now) in enumerate(zip(original, instances, strict=True)):
-        if now is was:
-            continue
+    if serving[index] is not None:
         take_out(deployer, name, serving, index, before)
-        if was is None or not previous_image:
-            deployer.runtime.remove(instance_name(deployer, release.service, index))
-            instances[index] = None
-            continue
-        previous = RollingRelease(
-            release.service, previous_image, previous_version or "none",
-            before.get("commit") or "none", release.env, release.params,
-        )  # fmt: skip
-        restored = start_instance(deployer, previous, index, was.host_port)
-        instances[index] = restored
-        wait_until_healthy(
-            deployer.probe, release.service, restored.url, previous.version,
-            release.params.health_retries, release.params.health_interval_seconds,
-        )  # fmt: skip
-        serving[index] = restored
-        deployer.lb.apply(name, backends(serving), before.facts)
-        deployer.log.warning(f"Restored {name} instance {index} to version {previous_version}.")
-    deployer.lb.apply(name, backends(original), before.facts)
+        time.sleep(release.params.drain_seconds)
+    if was is None or not previous_image:
+        deployer.runtime.remove(instance_name(deployer, release.service, index))
+        instances[index] = None
+        return
+
+    previous = RollingRelease(
+        release.service, previous_image, previous_version or "none",
+        before.get("commit") or "none", release.env, release.params,
+    )  # fmt: skip
+    restored = start_instance(deployer, previous, index, was.host_port)
+    instances[index] = restored
+    wait_until_healthy(
+        deployer.probe, release.service, restored.url, previous.version,
+        release.params.health_retries, release.params.health_interval_seconds,
+    )  # fmt: skip
+    serving[index] = restored
+    deployer.lb.apply(name, backends(serving), before.facts)
+    deployer.log.warning(f"Restored {name} instance {index} to version {previous_version}.")

@@ -13,7 +13,7 @@ from typing import Protocol
 import dagster as dg
 
 from release_pipeline.catalog import Service, StaticSite
-from release_pipeline.errors import DeploymentFailed, PublishError
+from release_pipeline.errors import DeploymentFailed, PublishError, ReleaseError, SwitchBackFailed
 from release_pipeline.resources.http_probe import HttpProbeResource
 from release_pipeline.strategies.checks import confirm_version, run_smoke_checks
 from release_pipeline.strategies.deployment import Deployment
@@ -24,6 +24,7 @@ class SitePublisher(Protocol):
     def activate(self, site: str, deployment_id: str) -> None: ...
     def live(self, site: str) -> str | None: ...
     def deployments(self, site: str) -> list[str]: ...
+    def commit(self, site: str, deployment_id: str) -> str | None: ...
     def remove(self, site: str, deployment_id: str) -> None: ...
 
 
@@ -89,7 +90,15 @@ def ensure_smoke_or_switch_back(deployer: Deployer, site: SiteRelease, previous:
     if not failures:
         return
     if previous:
-        deployer.publisher.activate(site.service.name, previous)
+        try:
+            deployer.publisher.activate(site.service.name, previous)
+        except ReleaseError as exc:
+            raise SwitchBackFailed(
+                f"{site.service.name} {site.version} failed its smoke checks, and switching"
+                f" production back to {previous} failed: {exc} Production may still serve"
+                f" {site.version}: run {site.service.name}_rollback, or activate {previous}"
+                " by hand."
+            ) from None
         deployer.log.error(f"Switched {site.service.name} production back to {previous}.")
     raise DeploymentFailed(
         f"{site.service.name} {site.version} failed its smoke checks; production is back on"
@@ -123,4 +132,5 @@ def rollback(deployer: Deployer, service: Service) -> Deployment:
         raise DeploymentFailed(f"{service.name} {target} is live but unhealthy: {health.detail}")
     version = str((health.body or {}).get("version", target))
     deployer.log.info(f"Switched {service.name} production back to deployment {target}.")
-    return Deployment(target, live, version, "", time.monotonic() - started)
+    commit = deployer.publisher.commit(service.name, target) or ""
+    return Deployment(target, live, version, "", time.monotonic() - started, commit)

@@ -1,6 +1,7 @@
 """frontend_release (static site) and frontend_rollback against the sandbox's nginx."""
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -119,3 +120,7 @@ def test_rollback_moves_production_back_to_the_previous_deployment(sandbox_env, 
     assert result.success, failure_message(result)
     assert live_version(sandbox_env) != live
     assert traffic.failed == 0, traffic.errors[:5]
+    restored = materialization(result, site_key("frontend"))
+    commits = site(sandbox_env) / "commits"
+    assert restored["commit"] == (commits / restored["deployment_id"]).read_text()
+    assert re.fullmatch(r"[0-9a-f]{40}", restored["commit"]), restored["commit"]

@@ -28,3 +28,18 @@ def test_the_token_travels_in_the_environment_never_on_the_command_line():
     assert env["CLOUDFLARE_API_TOKEN"] == "cf-token-secret"
     assert env["CLOUDFLARE_ACCOUNT_ID"] == "acc123"
     assert "cf-token-secret" not in repr(publisher)
+
+
+def test_a_deployment_commit_comes_from_its_deployment_trigger(monkeypatch):
+    listed = [
+        {"short_id": "bbbb2222", "deployment_trigger": {"metadata": {"commit_hash": "c2"}}},
+        {"short_id": "aaaa1111", "deployment_trigger": {"metadata": {"commit_hash": "c1"}}},
+        {"short_id": "0000ffff", "deployment_trigger": {"type": "ad_hoc"}},
+    ]
+    monkeypatch.setattr(CloudflarePages, "_call", lambda self, method, path: listed)
+
+    publisher = pages()
+
+    assert publisher.commit("web", "aaaa1111") == "c1"
+    assert publisher.commit("web", "0000ffff") is None
+    assert publisher.commit("web", "gone0000") is None

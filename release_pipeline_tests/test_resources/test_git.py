@@ -44,3 +44,37 @@ def test_checkout_refuses_refs_that_are_not_names(repo, tmp_path, ref):
 
     with pytest.raises(ReleaseInputError, match="not a valid"):
         git.checkout(ref, name="run1")
+
+
+def commit_of(repo, ref: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", ref], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def shallow_clone(repo, dest):
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", "--no-single-branch", f"file://{repo}", str(dest)],
+        check=True,
+    )
+    return dest
+
+
+def test_is_ancestor_in_a_shallow_checkout_fetches_the_history_before_answering(repo, tmp_path):
+    checkout = shallow_clone(repo, tmp_path / "checkout")
+    git = GitResource(repo_url=str(repo), work_dir=str(tmp_path / "work"))
+
+    older = git.is_ancestor(checkout, commit_of(repo, "main"), commit_of(repo, "feature"))
+
+    assert older is True
+
+
+def test_is_ancestor_says_unknown_when_the_origin_itself_is_shallow(repo, tmp_path):
+    workspace = shallow_clone(repo, tmp_path / "workspace")  # as a CI job's --depth 1 clone
+    subprocess.run(["git", "-C", str(workspace), "branch", "feature", "origin/feature"], check=True)
+    git = GitResource(repo_url=str(workspace), work_dir=str(tmp_path / "work"))
+    checkout = git.checkout("main", name="run1")
+
+    older = git.is_ancestor(checkout.path, commit_of(repo, "main"), commit_of(repo, "feature"))
+
+    assert older is None, "a cut history must not pass for 'not older'"

@@ -43,3 +43,14 @@ def test_a_deployment_id_is_never_overwritten(tmp_path):
 
     with pytest.raises(PublishError, match="already exists"):
         site.publish("web", build(tmp_path, "b2", "b.js"), "001-a", commit="c2")
+
+
+def test_each_deployment_keeps_its_commit_until_it_is_removed(tmp_path):
+    site = DirectorySite(sites_dir=str(tmp_path / "sites"))
+    site.publish("web", build(tmp_path, "b1", "a.js"), "001-a", commit="c1")
+    site.publish("web", build(tmp_path, "b2", "b.js"), "002-b", commit="c2")
+
+    site.remove("web", "001-a")
+
+    assert (site.commit("web", "001-a"), site.commit("web", "002-b")) == (None, "c2")
+    assert site.deployments("web") == ["002-b"]
