@@ -18,8 +18,9 @@ from release_pipeline.resources.docker_engine import RunningContainer
 from release_pipeline.resources.nginx import Backend, UpstreamState
 from release_pipeline.strategies.checks import (
     confirm_version,
+    ensure_healthy_or_remove,
+    health_path,
     run_smoke_checks,
-    wait_until_healthy,
 )
 from release_pipeline.strategies.deployment import Deployer, Deployment, live_facts
 
@@ -55,7 +56,9 @@ def deploy(deployer: Deployer, release: Release) -> Deployment:
     container = start_color(deployer, release, preview)
     deployer.log.info(f"Started {service} {preview}, version {release.version}.")
 
-    ensure_healthy_or_remove(deployer, release, preview, container)
+    ensure_healthy_or_remove(
+        deployer, release, container, f"{service} {preview}", " and traffic never moved"
+    )
     deployer.log.info(f"{service} {preview} is healthy with version {release.version}.")
 
     ensure_smoke_passes_or_remove(deployer, release, preview, container.url)
@@ -97,10 +100,6 @@ def release_facts(
     )
 
 
-def health_path(service: Service) -> str:
-    return service.health.path if service.health else "/health"
-
-
 def start_color(deployer: Deployer, release: Release, color: str) -> RunningContainer:
     service = release.service
     labels = {
@@ -118,29 +117,6 @@ def start_color(deployer: Deployer, release: Release, color: str) -> RunningCont
         labels=labels,
         env=env,
         **service.container_limits(),
-    )
-
-
-def ensure_healthy_or_remove(
-    deployer: Deployer, release: Release, color: str, container: RunningContainer
-) -> None:
-    params = release.params
-    result = wait_until_healthy(
-        deployer.probe,
-        release.service,
-        container.url,
-        release.version,
-        params.health_retries,
-        params.health_interval_seconds,
-    )
-    if result.ok:
-        return
-    deployer.runtime.remove(container.name)
-    deployer.log.error(f"{release.service.name} {color} never became healthy; removed it.")
-    raise DeploymentFailed(
-        f"{release.service.name} {color} (version {release.version}) did not become healthy"
-        f" after {release.params.health_retries} checks; it was removed and traffic never"
-        f" moved. Last health answer: {result.detail}"
     )
 
 
@@ -167,8 +143,9 @@ def switch_traffic(
 
 def confirm_version_through_lb(deployer: Deployer, service: Service, version: str) -> None:
     """Waits until several answers in a row through nginx come from ``version``."""
-    url = deployer.lb.lb_url(service.name) + (service.health.path if service.health else "/health")
-    confirm_version(deployer.probe, url, version)
+    confirm_version(
+        deployer.probe, deployer.lb.lb_url(service.name) + health_path(service), version
+    )
 
 
 def ensure_smoke_through_lb_or_switch_back(
@@ -253,8 +230,10 @@ def flip_to_warm_previous(
     )
     if container is None or container.labels.get("release_pipeline.version") != version:
         return None
-    health_path = service.health.path if service.health else "/health"
-    if not deployer.probe.check(container.url + health_path, expect_json={"version": version}).ok:
+    health = deployer.probe.check(
+        container.url + health_path(service), expect_json={"version": version}
+    )
+    if not health.ok:
         return None
 
     started = time.monotonic()

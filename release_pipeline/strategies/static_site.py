@@ -15,7 +15,7 @@ import dagster as dg
 from release_pipeline.catalog import Service, StaticSite
 from release_pipeline.errors import DeploymentFailed, PublishError, ReleaseError, SwitchBackFailed
 from release_pipeline.resources.http_probe import HttpProbeResource
-from release_pipeline.strategies.checks import confirm_version, run_smoke_checks
+from release_pipeline.strategies.checks import confirm_version, health_path, run_smoke_checks
 from release_pipeline.strategies.deployment import Deployment
 
 
@@ -79,10 +79,6 @@ def ensure_complete_build(site: SiteRelease) -> None:
             f"{site.service.name}: the build produced no {site.params.output_dir}/index.html;"
             " nothing was published and the live site is unchanged."
         )
-
-
-def health_path(service: Service) -> str:
-    return service.health.path if service.health else "/health"
 
 
 def ensure_smoke_or_switch_back(deployer: Deployer, site: SiteRelease, previous: str | None):

@@ -14,7 +14,8 @@ from release_pipeline.catalog import Service
 from release_pipeline.errors import DeploymentFailed
 from release_pipeline.resources.docker_engine import RunningContainer
 from release_pipeline.resources.nginx import Backend, UpstreamState
-from release_pipeline.strategies.checks import run_smoke_checks, wait_until_healthy
+from release_pipeline.strategies import checks
+from release_pipeline.strategies.checks import run_smoke_checks
 from release_pipeline.strategies.deployment import Deployment
 
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ STABLE_FACTS = (
     "previous_image",
     "previous_commit",
 )
-CONFIRMATIONS = 5
-CONFIRM_TIMEOUT_SECONDS = 15.0
-CONFIRM_INTERVAL_SECONDS = 0.05
 # nginx's old workers finish the requests they hold after a reload; a
 # container that just lost its traffic gets this long before it is stopped.
 DRAIN_SECONDS = 2.0
@@ -51,7 +49,7 @@ def find_stable(
     version = state.get("version")
     if stable is None or stable.labels.get("release_pipeline.version") != version:
         return None
-    health = wait_until_healthy(deployer.probe, service, stable.url, version, 1, 0)
+    health = checks.wait_until_healthy(deployer.probe, service, stable.url, version, 1, 0)
     if not health.ok:
         deployer.log.warning(f"{service.name} stable {version} is not healthy: {health.detail}")
     return stable
@@ -81,38 +79,13 @@ def start_track(deployer: Deployer, release: Release, track: str) -> RunningCont
 def ensure_healthy_or_remove(
     deployer: Deployer, release: Release, container: RunningContainer
 ) -> None:
-    params = release.params
-    result = wait_until_healthy(
-        deployer.probe,
-        release.service,
-        container.url,
-        release.version,
-        params.health_retries,
-        params.health_interval_seconds,
-    )
-    if result.ok:
-        return
-    deployer.runtime.remove(container.name)
-    raise DeploymentFailed(
-        f"{container.name} (version {release.version}) did not become healthy after"
-        f" {params.health_retries} checks; it was removed. Last health answer: {result.detail}"
-    )
+    checks.ensure_healthy_or_remove(deployer, release, container, container.name)
 
 
 def confirm_serving(deployer: Deployer, service: Service, track: str, version: str) -> None:
     """Waits until several answers in a row through nginx come from ``track`` at ``version``."""
-    url = deployer.lb.lb_url(service.name) + (service.health.path if service.health else "/health")
-    deadline = time.monotonic() + CONFIRM_TIMEOUT_SECONDS
-    streak, last = 0, None
-    while streak < CONFIRMATIONS:
-        if time.monotonic() > deadline:
-            raise DeploymentFailed(
-                f"Answers through the load balancer did not come from {service.name} {track}"
-                f" {version} within {CONFIRM_TIMEOUT_SECONDS:.0f} s. Last: {last.detail}"
-            )
-        last = deployer.probe.check(url, expect_json={"version": version, "track": track})
-        streak = streak + 1 if last.ok else 0
-        time.sleep(CONFIRM_INTERVAL_SECONDS)
+    url = deployer.lb.lb_url(service.name) + checks.health_path(service)
+    checks.confirm_version(deployer.probe, url, version, track=track)
 
 
 def remove_after(deployer: Deployer, service: Service, track: str, delay_seconds: float) -> None:
