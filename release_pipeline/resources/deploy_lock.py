@@ -7,7 +7,7 @@ bypasses the queue; this lock holds for every run, wherever it executes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dagster as dg
@@ -63,17 +63,42 @@ class DeployLockResource(dg.ConfigurableResource):
     def _acquire(
         self, connection: psycopg.Connection, key: int, service: str, log: dg.DagsterLogManager
     ) -> None:
-        deadline = time.monotonic() + self.wait_seconds
-        waited = False
-        while not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
-            holder = connection.execute(HOLDER_QUERY, (key,)).fetchone()
-            holder_name = holder[0] if holder else "another session"
-            if time.monotonic() > deadline:
-                raise DeployLockError(
-                    f"Another deploy of {service} ({holder_name}) still holds the deploy lock"
-                    f" after {self.wait_seconds:.0f} s. Wait for it to finish, then re-run."
-                )
-            if not waited:
-                log.info(f"Waiting for the deploy lock of {service}, held by {holder_name}.")
-                waited = True
-            time.sleep(POLL_SECONDS)
+        take_advisory_lock(
+            connection,
+            key,
+            self.wait_seconds,
+            POLL_SECONDS,
+            waiting=lambda holder: log.info(
+                f"Waiting for the deploy lock of {service}, held by {holder}."
+            ),
+            timed_out=lambda holder: DeployLockError(
+                f"Another deploy of {service} ({holder}) still holds the deploy lock"
+                f" after {self.wait_seconds:.0f} s. Wait for it to finish, then re-run."
+            ),
+        )
+
+
+def take_advisory_lock(
+    connection: psycopg.Connection,
+    key: int,
+    wait_seconds: float,
+    poll_seconds: float,
+    waiting: Callable[[str], None],
+    timed_out: Callable[[str], Exception],
+) -> None:
+    """Takes the session advisory lock ``key``, polling for up to ``wait_seconds``.
+
+    ``waiting`` is told the holder's application name once, when the lock is
+    first found taken; ``timed_out`` makes the error raised after the wait.
+    """
+    deadline = time.monotonic() + wait_seconds
+    waited = False
+    while not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        holder = connection.execute(HOLDER_QUERY, (key,)).fetchone()
+        holder_name = holder[0] if holder else "another session"
+        if time.monotonic() > deadline:
+            raise timed_out(holder_name)
+        if not waited:
+            waiting(holder_name)
+            waited = True
+        time.sleep(poll_seconds)

@@ -10,7 +10,6 @@ import contextlib
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -27,6 +26,7 @@ from release_pipeline.errors import (
     MigrationError,
     ReleaseInputError,
 )
+from release_pipeline.resources.deploy_lock import take_advisory_lock
 
 CONNECT_TIMEOUT_SECONDS = 10
 LOCK_POLL_SECONDS = 0.5
@@ -34,10 +34,6 @@ LOCK_NAME = "release_pipeline/migrations"
 TOOL_TIMEOUT_SECONDS = 6 * 3600
 RESTORE_LOCK_TIMEOUT = "60s"
 ERROR_TAIL_BYTES = 2000
-HOLDER_QUERY = """
-SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.objid = (%s::bigint & 4294967295)::oid
-"""
 APPLICATION_SCHEMAS = """
 SELECT nspname FROM pg_namespace
 WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' AND nspname <> ALL(%s)
@@ -109,22 +105,19 @@ class PostgresTargetResource(dg.ConfigurableResource):
                     connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def _acquire(self, connection: psycopg.Connection, key: int, log: dg.DagsterLogManager) -> None:
-        deadline = time.monotonic() + self.lock_wait_seconds
-        waited = False
-        while not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
-            holder = connection.execute(HOLDER_QUERY, (key,)).fetchone()
-            holder_name = holder[0] if holder else "another session"
-            if time.monotonic() > deadline:
-                raise DeployLockError(
-                    f"{holder_name} still holds the migration lock of {self.describe()} after"
-                    f" {self.lock_wait_seconds:.0f} s; nothing was changed. Re-run when it ends."
-                )
-            if not waited:
-                log.info(
-                    f"Waiting for the migration lock of {self.describe()}, held by {holder_name}."
-                )
-                waited = True
-            time.sleep(LOCK_POLL_SECONDS)
+        take_advisory_lock(
+            connection,
+            key,
+            self.lock_wait_seconds,
+            LOCK_POLL_SECONDS,
+            waiting=lambda holder: log.info(
+                f"Waiting for the migration lock of {self.describe()}, held by {holder}."
+            ),
+            timed_out=lambda holder: DeployLockError(
+                f"{holder} still holds the migration lock of {self.describe()} after"
+                f" {self.lock_wait_seconds:.0f} s; nothing was changed. Re-run when it ends."
+            ),
+        )
 
     @contextlib.contextmanager
     def dump(self, exclude_schemas: Sequence[str] = ()) -> Iterator[IO[bytes]]:
